@@ -1,0 +1,106 @@
+"""fsspec's in-memory filesystem, made safe for threads.
+
+``MemoryFileSystem`` keeps every file in one dict per process, so a process
+lock makes conditional writes exact. Reads copy the bytes: its own
+``open("rb")`` hands every reader the same shared buffer, and its
+``open("wb")`` makes a file visible before it is written.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO
+
+from fsspec.implementations.memory import MemoryFile
+from typing_extensions import override
+
+from .base import Backend, content_token
+
+__all__ = ["MemoryBackend"]
+
+_LOCK = threading.RLock()
+
+
+class MemoryBackend(Backend):
+    """Backend for :class:`fsspec.implementations.memory.MemoryFileSystem`."""
+
+    detects_concurrent_updates = True
+
+    def _bytes(self, path: str) -> bytes:
+        try:
+            return bytes(self.fs.store[path].getbuffer())
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    @override
+    def read(self, path: str) -> tuple[bytes, str]:
+        data = self._bytes(path)
+        return data, content_token(data)
+
+    @override
+    def create(self, path: str, data: bytes) -> str:
+        with _LOCK:
+            return super().create(path, data)
+
+    @override
+    def replace(self, path: str, data: bytes, token: str) -> str:
+        with _LOCK:
+            return super().replace(path, data, token)
+
+    @override
+    def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
+        found = {}
+        for path in paths:
+            try:
+                found[path] = self.read(path)
+            except FileNotFoundError:
+                continue
+        return found
+
+    @override
+    def create_many(self, items: Mapping[str, bytes]) -> tuple[dict[str, str], list[str]]:
+        with _LOCK:
+            return super().create_many(items)
+
+    @override
+    def delete_many(self, paths: list[str]) -> None:
+        with _LOCK:
+            for path in paths:
+                self.fs.store.pop(path, None)
+
+    @override
+    def list_files(self, prefix: str) -> list[str]:
+        # MemoryFileSystem.find scans every stored file once per directory.
+        start = prefix.rstrip("/") + "/"
+        return sorted(p for p in list(self.fs.store) if p.startswith(start))
+
+    @override
+    def exists(self, path: str) -> bool:
+        return path in self.fs.store
+
+    @override
+    def size(self, path: str) -> int:
+        try:
+            return int(self.fs.store[path].size)
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    @override
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+        yield io.BytesIO(self._bytes(path))
+
+    @override
+    @contextmanager
+    def open_write(self, path: str) -> Iterator[IO[bytes]]:
+        pending = MemoryFile(self.fs, path)
+        yield pending
+        pending.commit()
+
+    @override
+    def upload(self, local_path: str, path: str) -> None:
+        with open(local_path, "rb") as handle:
+            self.write(path, handle.read())

@@ -1,0 +1,665 @@
+"""The one job store, written once on fsspec calls."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import posixpath
+import shutil
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from itertools import islice
+from typing import IO, Any, ClassVar
+
+from fsspec import AbstractFileSystem
+from fsspec.core import url_to_fs
+from typing_extensions import override
+
+from .abstract import AbstractJobStore
+from .backends import NotStored, VersionConflict, backend_for
+from .backends.base import COPY_BUFFER
+from .errors import (
+    ConcurrentFileModificationException,
+    InvalidIDError,
+    InvalidLocatorError,
+    JobStoreError,
+    JobStoreExistsException,
+    JobStoreNotOpenError,
+    NoSuchFileException,
+    NoSuchJobException,
+    NoSuchJobStoreException,
+    NotAJobStoreError,
+)
+from .job import (
+    Config,
+    FileID,
+    JobDescription,
+    decode_config,
+    decode_job,
+    encode_config,
+    encode_job,
+)
+from .layout import (
+    ARCHIVE,
+    FILES,
+    INBOX,
+    JOBS,
+    MARKER,
+    SHARED,
+    check_job_id,
+    file_id_from_key,
+    job_id_from_key,
+    job_key,
+    new_file_id,
+    new_job_id,
+    new_log_key,
+    owner_prefix,
+    parse_file_id,
+    shared_key,
+)
+from .locator import merge_options, parse_locator
+from .transfer import is_local, open_url, redact
+
+__all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
+
+#: Objects read per bulk call when walking many: bounds memory, keeps requests concurrent.
+_CHUNK = 1000
+#: Directories the store makes itself; finding only these (empty) is not "data".
+_OWN_DIRS = frozenset({"jobs", "files", "stats", "tmp"})
+
+
+class JobStore(AbstractJobStore):
+    """A job store on any fsspec filesystem.
+
+    Everything lives below the root the locator resolves to::
+
+        <root>/
+          .fsjobstore.json                   marker: format version and Config
+          jobs/<job-id>.json                 one JSON document per job
+          files/<owner>/<uid><flags>~<name>  files; owner is a job ID or "_"
+          files/_shared/<name>               shared files
+          stats/inbox/<log-id>               log messages not yet read
+          stats/archive/<log-id>             log messages already delivered
+          tmp/                               local disk only: writes in progress
+
+    Parameters
+    ----------
+    locator
+        A path, ``file:PATH``, ``aws:REGION:BUCKET[:PREFIX]``,
+        ``gce:REGION:BUCKET[:PREFIX]`` or any fsspec URL.
+    **storage_options
+        Passed to the fsspec filesystem (credentials, endpoints …); they
+        override what the locator implies and are never stored.
+    """
+
+    #: Locator families this class accepts; None for every family.
+    families: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, locator: str, **storage_options: Any) -> None:
+        parsed = parse_locator(locator)
+        if self.families is not None and parsed.family not in self.families:
+            accepted = ", ".join(sorted(self.families))
+            raise InvalidLocatorError(
+                locator, f"{type(self).__name__} takes only {accepted} locators"
+            )
+        self.locator = parsed.text
+        options = merge_options(parsed.storage_options, storage_options)
+        try:
+            fs, root = url_to_fs(parsed.url, **options)
+        except ValueError as exc:
+            raise InvalidLocatorError(locator, str(exc)) from None
+        except ImportError as exc:
+            raise ImportError(f"job store {locator!r}: {exc}") from None
+        self._fs: AbstractFileSystem = fs
+        self._root: str = root.rstrip("/")
+        self._backend = backend_for(fs, self._root)
+        self._config: Config | None = None
+        self._pending = threading.local()  # per-thread batch() buffers
+        if not self._backend.detects_concurrent_updates:
+            warnings.warn(
+                f"job store {redact(self.locator)!r} is on {type(fs).__name__}, which has no "
+                "conditional writes: concurrent updates are last-writer-wins",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.locator)!r})"
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """The fsspec filesystem the store lives on."""
+        return self._fs
+
+    @property
+    def root(self) -> str:
+        """The store's root path on :attr:`fs`."""
+        return self._root
+
+    @property
+    def detects_concurrent_updates(self) -> bool:
+        """Whether ``update_job`` detects a concurrent writer on this backend."""
+        return self._backend.detects_concurrent_updates
+
+    def _path(self, key: str) -> str:
+        # Every operation but the lifecycle ones comes through here, so none
+        # writes into a location that is not an open store.
+        if self._config is None:
+            raise JobStoreNotOpenError(self.locator)
+        return f"{self._root}/{key}"
+
+    # -- lifecycle --------------------------------------------------------------
+
+    @property
+    @override
+    def config(self) -> Config:
+        if self._config is None:
+            raise JobStoreNotOpenError(self.locator)
+        return self._config
+
+    @override
+    def initialize(self, config: Config | None = None) -> None:
+        config = Config() if config is None else config
+        if config.jobStore is None:
+            config.jobStore = self.locator
+        elif config.jobStore != self.locator:
+            raise ValueError(
+                f"config.jobStore is {config.jobStore!r} but this store is {self.locator!r}"
+            )
+        data = encode_config(config)
+        marker = f"{self._root}/{MARKER}"
+        if self._backend.exists(marker):
+            raise JobStoreExistsException(self.locator)
+        if self._holds_data():
+            raise NotAJobStoreError(self.locator, "initialize")
+        self._backend.prepare()
+        try:
+            self._backend.create(marker, data)
+        except FileExistsError:
+            raise JobStoreExistsException(self.locator) from None
+        self._config = config
+
+    @override
+    def resume(self) -> None:
+        try:
+            data, _ = self._backend.read(f"{self._root}/{MARKER}")
+        except FileNotFoundError:
+            raise NoSuchJobStoreException(self.locator) from None
+        config = decode_config(data)
+        self._backend.prepare()
+        self._config = config
+
+    @override
+    def destroy(self) -> None:
+        marker = f"{self._root}/{MARKER}"
+        if self._backend.exists(marker):
+            # The marker goes last, so an interrupted destroy can be re-run.
+            rest = [p for p in self._backend.list_files(self._root) if p != marker]
+            self._backend.delete_many(rest)
+            self._backend.delete_many([marker])
+        elif self._holds_data():
+            raise NotAJobStoreError(self.locator, "destroy")
+        self._backend.remove_root()
+        self._config = None
+
+    def _holds_data(self) -> bool:
+        names = self._backend.entries(self._root)
+        if any(name not in _OWN_DIRS for name in names):
+            return True
+        return any(self._backend.list_files(f"{self._root}/{name}") for name in names)
+
+    # -- jobs -------------------------------------------------------------------
+
+    @override
+    def assign_job_id(self, job_description: JobDescription) -> str:
+        job_description.jobStoreID = new_job_id()
+        job_description._set_default_try_count(self.config.retryCount)
+        return job_description.jobStoreID
+
+    @override
+    def create_job(self, job_description: JobDescription) -> JobDescription:
+        job = job_description
+        if job.jobStoreID is None:
+            self.assign_job_id(job)
+        job_id = _job_id_of(job)
+        job._set_default_try_count(self.config.retryCount)
+        path = self._path(job_key(job_id))
+        data = encode_job(job)
+        pending: dict[str, tuple[JobDescription, bytes]] | None = getattr(
+            self._pending, "jobs", None
+        )
+        if pending is not None:
+            if path in pending:
+                raise ConcurrentFileModificationException(job_id, "created twice in one batch")
+            pending[path] = (job, data)
+            return job
+        try:
+            job._version = self._backend.create(path, data)
+        except FileExistsError:
+            raise ConcurrentFileModificationException(
+                job_id, "a job with this ID is already stored; nothing was written"
+            ) from None
+        return job
+
+    @override
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._pending, "jobs", None) is not None:
+            yield  # nested: the outermost batch writes
+            return
+        pending: dict[str, tuple[JobDescription, bytes]] = {}
+        self._pending.jobs = pending
+        try:
+            yield
+        finally:
+            self._pending.jobs = None
+        tokens, existing = self._backend.create_many({p: d for p, (_, d) in pending.items()})
+        for path, token in tokens.items():
+            pending[path][0]._version = token
+        if existing:
+            names = ", ".join(repr(pending[p][0].jobStoreID) for p in existing)
+            raise ConcurrentFileModificationException(
+                names, "already stored, so not created; the rest of the batch was written"
+            )
+
+    @override
+    def update_job(self, job_description: JobDescription) -> None:
+        job = job_description
+        job_id = _job_id_of(job)
+        path = self._path(job_key(job_id))
+        data = encode_job(job)
+        try:
+            token = job._version or self._backend.read(path)[1]
+            job._version = self._backend.replace(path, data, token)
+        except FileNotFoundError:
+            raise NoSuchJobException(job_id) from None
+        except VersionConflict:
+            raise ConcurrentFileModificationException(
+                job_id, "changed in the store since it was loaded; load it again"
+            ) from None
+
+    @override
+    def load_job(self, job_id: str) -> JobDescription:
+        path = self._path(job_key(job_id))
+        try:
+            data, token = self._backend.read(path)
+        except FileNotFoundError:
+            raise NoSuchJobException(job_id) from None
+        return _decode(job_id, data, token)
+
+    @override
+    def delete_job(self, job_id: str, missing_ok: bool = False) -> None:
+        path = self._path(job_key(job_id))
+        owned = self._path(owner_prefix(job_id))
+        doomed = [p for p in self._backend.list_files(owned) if self._is_cleanup(p)]
+        if not missing_ok and not self._backend.exists(path):
+            raise NoSuchJobException(job_id)
+        # Files first: if this is interrupted, the job is still there to delete again.
+        self._backend.delete_many([*doomed, path])
+        self._backend.prune(owned)
+
+    def _is_cleanup(self, path: str) -> bool:
+        file_id = file_id_from_key(path[len(self._root) + 1 :])
+        return file_id is not None and parse_file_id(file_id).cleanup
+
+    @override
+    def job_exists(self, job_id: str) -> bool:
+        return self._backend.exists(self._path(job_key(job_id)))
+
+    @override
+    def jobs(self) -> Iterator[JobDescription]:
+        paths = [
+            p
+            for p in self._backend.list_files(self._path(JOBS))
+            if job_id_from_key(posixpath.basename(p))
+        ]
+        for chunk in _chunks(paths):
+            found = self._backend.read_many(chunk)
+            for path in chunk:
+                if path in found:  # deleted since the listing otherwise
+                    job_id = job_id_from_key(posixpath.basename(path)) or ""
+                    yield _decode(job_id, *found[path])
+
+    # -- files ------------------------------------------------------------------
+
+    @override
+    def write_file(
+        self, local_path: str | os.PathLike[str], job_id: str | None = None, cleanup: bool = False
+    ) -> FileID:
+        local = os.fspath(local_path)
+        executable = _is_executable(local)
+        file_id = new_file_id(
+            job_id, cleanup=cleanup, executable=executable, basename=os.path.basename(local)
+        )
+        path = self._path(parse_file_id(file_id).key)
+        size = os.stat(local).st_size
+        self._backend.upload(local, path)
+        return FileID(file_id, size, executable)
+
+    @override
+    @contextmanager
+    def write_file_stream(
+        self,
+        job_id: str | None = None,
+        cleanup: bool = False,
+        basename: str | None = None,
+        encoding: str | None = None,
+        errors: str | None = None,
+    ) -> Iterator[tuple[IO[Any], FileID]]:
+        _check_text_args(encoding, errors)
+        file_id = FileID(
+            new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename), 0
+        )
+        with self._writing(self._path(parse_file_id(file_id).key), encoding, errors) as (
+            handle,
+            raw,
+        ):
+            yield handle, file_id
+            size = raw.tell()
+        file_id.size = size
+
+    @override
+    def get_empty_file_store_id(
+        self, job_id: str | None = None, cleanup: bool = False, basename: str | None = None
+    ) -> FileID:
+        file_id = new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename)
+        self._backend.write(self._path(parse_file_id(file_id).key), b"")
+        return FileID(file_id, 0)
+
+    @override
+    def read_file(
+        self, file_id: str, local_path: str | os.PathLike[str], symlink: bool = False
+    ) -> None:
+        ref = parse_file_id(file_id)
+        local = os.fspath(local_path)
+        try:
+            self._backend.download(self._path(ref.key), local, symlink=symlink)
+        except NotStored:
+            raise NoSuchFileException(ref.file_id) from None
+        if ref.executable:
+            _make_executable(local)
+
+    @override
+    @contextmanager
+    def read_file_stream(
+        self, file_id: str, encoding: str | None = None, errors: str | None = None
+    ) -> Iterator[IO[Any]]:
+        ref = parse_file_id(file_id)
+        with self._reading(self._path(ref.key), ref.file_id, "file", encoding, errors) as h:
+            yield h
+
+    @override
+    def update_file(self, file_id: str, local_path: str | os.PathLike[str]) -> None:
+        path = self._existing_file(file_id)
+        self._backend.upload(os.fspath(local_path), path)
+
+    @override
+    @contextmanager
+    def update_file_stream(
+        self, file_id: str, encoding: str | None = None, errors: str | None = None
+    ) -> Iterator[IO[Any]]:
+        _check_text_args(encoding, errors)
+        with self._writing(self._existing_file(file_id), encoding, errors) as (handle, _):
+            yield handle
+
+    def _existing_file(self, file_id: str) -> str:
+        ref = parse_file_id(file_id)
+        path = self._path(ref.key)
+        if not self._backend.exists(path):
+            raise NoSuchFileException(ref.file_id)
+        return path
+
+    @override
+    def delete_file(self, file_id: str, missing_ok: bool = False) -> None:
+        path = self._path(parse_file_id(file_id).key)
+        if not missing_ok and not self._backend.exists(path):
+            raise NoSuchFileException(file_id)
+        self._backend.delete_many([path])
+
+    @override
+    def file_exists(self, file_id: str) -> bool:
+        return self._backend.exists(self._path(parse_file_id(file_id).key))
+
+    @override
+    def get_file_size(self, file_id: str) -> int:
+        try:
+            return self._backend.size(self._path(parse_file_id(file_id).key))
+        except FileNotFoundError:
+            raise NoSuchFileException(file_id) from None
+
+    @override
+    def get_all_file_ids(self) -> list[str]:
+        skip = len(self._root) + 1
+        ids = (file_id_from_key(p[skip:]) for p in self._backend.list_files(self._path(FILES)))
+        return [i for i in ids if i is not None]
+
+    @override
+    def get_file_job_association(self, file_id: str) -> str | None:
+        return parse_file_id(file_id).owner
+
+    # -- shared files -----------------------------------------------------------
+
+    @override
+    @contextmanager
+    def write_shared_file_stream(
+        self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
+    ) -> Iterator[IO[Any]]:
+        _check_text_args(encoding, errors)
+        with self._writing(self._path(shared_key(shared_file_name)), encoding, errors) as (h, _):
+            yield h
+
+    @override
+    @contextmanager
+    def read_shared_file_stream(
+        self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
+    ) -> Iterator[IO[Any]]:
+        path = self._path(shared_key(shared_file_name))
+        with self._reading(path, shared_file_name, "shared file", encoding, errors) as h:
+            yield h
+
+    # -- streams ----------------------------------------------------------------
+
+    @contextmanager
+    def _writing(
+        self, path: str, encoding: str | None, errors: str | None
+    ) -> Iterator[tuple[IO[Any], IO[bytes]]]:
+        with self._backend.open_write(path) as raw:
+            if encoding is None:
+                yield raw, raw
+                return
+            text = io.TextIOWrapper(raw, encoding=encoding, errors=errors)
+            try:
+                yield text, raw
+            finally:
+                text.detach()  # flushes; the backend owns (and closes) raw
+
+    @contextmanager
+    def _reading(
+        self, path: str, name: str, what: str, encoding: str | None, errors: str | None
+    ) -> Iterator[IO[Any]]:
+        _check_text_args(encoding, errors)
+        with ExitStack() as stack:
+            try:
+                raw = stack.enter_context(self._backend.open_read(path))
+            except FileNotFoundError:
+                raise NoSuchFileException(name, what) from None
+            if encoding is None:
+                yield raw
+                return
+            text = io.TextIOWrapper(raw, encoding=encoding, errors=errors)
+            try:
+                yield text
+            finally:
+                text.detach()
+
+    # -- logs -------------------------------------------------------------------
+
+    @override
+    def write_logs(self, msg: str | bytes) -> None:
+        if isinstance(msg, str):
+            data = msg.encode()
+        elif isinstance(msg, (bytes, bytearray, memoryview)):
+            data = bytes(msg)
+        else:
+            raise TypeError(f"a log message is str or bytes, not {type(msg).__name__}")
+        self._backend.write(self._path(new_log_key()), data)
+
+    @override
+    def read_logs(self, callback: Callable[[IO[bytes]], Any], read_all: bool = False) -> int:
+        inbox = self._backend.list_files(self._path(INBOX))
+        archive = self._path(ARCHIVE)
+        count = 0
+        if read_all:
+            for chunk in _chunks(self._backend.list_files(archive)):
+                for data, _ in self._backend.read_many(chunk).values():
+                    callback(io.BytesIO(data))
+                    count += 1
+        for chunk in _chunks(inbox):
+            found = self._backend.read_many(chunk)
+            delivered: dict[str, tuple[str, bytes]] = {}
+            try:
+                for path in chunk:
+                    if path in found:  # another reader took it otherwise
+                        data = found[path][0]
+                        callback(io.BytesIO(data))
+                        delivered[path] = (f"{archive}{posixpath.basename(path)}", data)
+                        count += 1
+            finally:
+                # What the callback took is archived even if a later one fails.
+                self._backend.move_many(delivered)
+        return count
+
+    # -- import and export ------------------------------------------------------
+
+    @override
+    def import_file(
+        self,
+        src_url: str,
+        shared_file_name: str | None = None,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> FileID | None:
+        shared = None if shared_file_name is None else shared_key(shared_file_name)
+        fs, src = open_url(src_url, storage_options)
+        try:
+            info = fs.info(src)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT, "no such file to import", redact(src_url)
+            ) from None
+        if info.get("type") == "directory":
+            raise IsADirectoryError(errno.EISDIR, "cannot import a directory", redact(src_url))
+        executable = is_local(fs) and _is_executable(src)
+        file_id = None
+        if shared is None:
+            file_id = new_file_id(
+                None, cleanup=False, executable=executable, basename=posixpath.basename(src)
+            )
+        path = self._path(shared or parse_file_id(file_id).key)
+        if is_local(fs):
+            self._backend.upload(src, path)
+        else:
+            with fs.open(src, "rb") as source, self._backend.open_write(path) as target:
+                shutil.copyfileobj(source, target, COPY_BUFFER)
+        return None if file_id is None else FileID(file_id, int(info["size"]), executable)
+
+    @override
+    def export_file(
+        self, file_id: str, dst_url: str, *, storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        ref = parse_file_id(file_id)
+        path = self._path(ref.key)
+        fs, dst = open_url(dst_url, storage_options)
+        if is_local(fs):
+            fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+            try:
+                self._backend.download(path, dst)
+            except NotStored:
+                raise NoSuchFileException(ref.file_id) from None
+            if ref.executable:
+                _make_executable(dst)
+            return
+        with (
+            self._reading(path, ref.file_id, "file", None, None) as source,
+            fs.open(dst, "wb") as target,
+        ):
+            shutil.copyfileobj(source, target, COPY_BUFFER)
+
+    # -- summary ----------------------------------------------------------------
+
+    def summary(self) -> dict[str, int]:
+        """Count what the store holds: jobs, files, their bytes, shared files, pending logs."""
+        skip = len(self._root) + 1
+        sizes = self._fs.find(self._path(FILES), detail=True)
+        files = [
+            info for p, info in sizes.items() if file_id_from_key(p.rstrip("/")[skip:]) is not None
+        ]
+        return {
+            "jobs": sum(
+                1
+                for p in self._backend.list_files(self._path(JOBS))
+                if job_id_from_key(posixpath.basename(p))
+            ),
+            "files": len(files),
+            "bytes": sum(int(info.get("size") or 0) for info in files),
+            "shared_files": len(self._backend.list_files(self._path(SHARED))),
+            "logs": len(self._backend.list_files(self._path(INBOX))),
+        }
+
+
+class FileJobStore(JobStore):
+    """:class:`JobStore` that accepts only local paths and ``file:`` locators."""
+
+    families = frozenset({"file"})
+
+
+class AWSJobStore(JobStore):
+    """:class:`JobStore` that accepts only ``aws:`` and ``s3://`` locators."""
+
+    families = frozenset({"aws"})
+
+
+class GoogleJobStore(JobStore):
+    """:class:`JobStore` that accepts only ``gce:``, ``google:`` and ``gs://`` locators."""
+
+    families = frozenset({"google"})
+
+
+def _job_id_of(job: JobDescription) -> str:
+    if job.jobStoreID is None:
+        raise InvalidIDError("job ID", None, "this job has no jobStoreID: create it first")
+    return check_job_id(job.jobStoreID)
+
+
+def _decode(job_id: str, data: bytes, token: str) -> JobDescription:
+    try:
+        job = decode_job(data)
+    except JobStoreError as exc:
+        raise JobStoreError(f"job {job_id!r}: {exc}") from exc
+    job._version = token
+    return job
+
+
+def _chunks(paths: list[str]) -> Iterator[list[str]]:
+    it = iter(paths)
+    while chunk := list(islice(it, _CHUNK)):
+        yield chunk
+
+
+def _check_text_args(encoding: str | None, errors: str | None) -> None:
+    if encoding is None and errors is not None:
+        raise ValueError("errors= applies to text mode only: give encoding= too")
+
+
+def _is_executable(local_path: str) -> bool:
+    return bool(os.stat(local_path).st_mode & stat.S_IXUSR)
+
+
+def _make_executable(local_path: str) -> None:
+    mode = os.stat(local_path).st_mode
+    # Like chmod +x under the usual umask: execute wherever read is allowed.
+    os.chmod(local_path, mode | ((mode & 0o444) >> 2))
