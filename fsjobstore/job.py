@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import JobStoreError
 
@@ -73,6 +73,11 @@ class FileID(str):
 
 class _Attributes:
     """Attributes kept in ``__dict__``; names starting with ``_`` are not stored."""
+
+    if TYPE_CHECKING:
+        # Callers may set any attribute (the seed sets ``job.completed``).
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def _public(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -359,6 +359,7 @@ class JobStore(AbstractJobStore):
             raw,
         ):
             yield handle, file_id
+            handle.flush()  # text mode buffers; the size is what reached raw
             size = raw.tell()
         file_id.size = size
 

@@ -1,0 +1,143 @@
+"""Import and export through local paths, file:// and memory:// URLs, on every backend."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import threading
+import uuid
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from fsjobstore import JobStore, NoSuchFileException
+
+from .raw import raw_keys
+
+
+def test_import_local_path_file_url_and_relative_path(
+    store: JobStore, reader: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "genome.fa"
+    src.write_bytes(b">chr1\nACGT\n")
+    monkeypatch.chdir(tmp_path)
+    for url in (str(src), src.as_uri(), "genome.fa"):
+        file_id = store.import_file(url)
+        assert file_id is not None
+        assert file_id.endswith("genome.fa")
+        assert (file_id.size, file_id.executable) == (11, False)
+        with reader.read_file_stream(file_id) as handle:
+            assert handle.read() == b">chr1\nACGT\n"
+
+
+def test_export_to_path_file_url_and_relative_path(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.write_file_stream(basename="result.txt") as (handle, file_id):
+        handle.write(b"result")
+    monkeypatch.chdir(tmp_path)
+    targets = [tmp_path / "a.txt", (tmp_path / "sub" / "b.txt").as_uri(), "c.txt"]
+    for dst in targets:
+        store.export_file(file_id, str(dst))
+    for name in ("a.txt", "sub/b.txt", "c.txt"):
+        assert (tmp_path / name).read_bytes() == b"result"
+
+
+def test_executable_bit_survives_import_and_export(store: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "tool.sh"
+    src.write_bytes(b"#!/bin/sh\n")
+    src.chmod(0o750)
+    file_id = store.import_file(src.as_uri())
+    assert file_id is not None and file_id.executable
+    out = tmp_path / "exported.sh"
+    store.export_file(str(file_id), out.as_uri())
+    assert out.stat().st_mode & stat.S_IXUSR
+
+
+def test_import_as_shared_file(store: JobStore, reader: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "workflow.cwl"
+    src.write_bytes(b"cwlVersion: v1.2\n")
+    assert store.import_file(str(src), shared_file_name="workflow.cwl") is None
+    with reader.read_shared_file_stream("workflow.cwl") as handle:
+        assert handle.read() == b"cwlVersion: v1.2\n"
+    assert reader.get_all_file_ids() == []
+
+
+def test_memory_urls_both_ways(store: JobStore, reader: JobStore) -> None:
+    # Any installed fsspec protocol works, whatever the store's own backend is.
+    mem = fsspec.filesystem("memory")
+    base = f"/import-{uuid.uuid4().hex}"
+    data = bytes(range(256)) * 1000
+    mem.pipe_file(f"{base}/in.bin", data)
+    file_id = store.import_file(f"memory://{base}/in.bin")
+    assert file_id is not None and file_id.size == len(data)
+    reader.export_file(file_id, f"memory://{base}/out.bin")
+    assert hashlib.sha256(mem.cat_file(f"{base}/out.bin")).digest() == hashlib.sha256(data).digest()
+    mem.rm(base, recursive=True)
+
+
+def test_import_errors_name_the_url(store: JobStore, tmp_path: Path) -> None:
+    before = raw_keys(store)
+    missing = tmp_path / "absent.txt"
+    with pytest.raises(FileNotFoundError, match=r"absent\.txt"):
+        store.import_file(str(missing))
+    with pytest.raises(FileNotFoundError, match=r"absent\.txt"):
+        store.import_file(missing.as_uri())
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)):
+        store.import_file(str(tmp_path))
+    with pytest.raises(ValueError, match="nosuchscheme"):
+        store.import_file("nosuchscheme://host/file")
+    with pytest.raises(ValueError, match="URL"):
+        store.import_file("")
+    assert raw_keys(store) == before
+
+
+def test_export_of_missing_file(store: JobStore, tmp_path: Path) -> None:
+    ghost = store.get_empty_file_store_id(basename="ghost")
+    store.delete_file(ghost)
+    with pytest.raises(NoSuchFileException, match="ghost"):
+        store.export_file(ghost, str(tmp_path / "out"))
+    with pytest.raises(NoSuchFileException, match="ghost"):
+        store.export_file(ghost, f"memory:///export-{uuid.uuid4().hex}/out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_import_is_safe_from_many_threads(
+    store: JobStore, reader: JobStore, tmp_path: Path
+) -> None:
+    sources = []
+    for i in range(16):
+        src = tmp_path / f"in{i}.txt"
+        src.write_bytes(f"content {i}".encode() * 1000)
+        sources.append(src)
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            file_id = store.import_file(str(sources[i]))
+            assert file_id is not None
+            results[i] = file_id
+        except BaseException as exc:  # collected, then re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results.values())) == 16
+    for i, file_id in results.items():
+        with reader.read_file_stream(file_id) as handle:
+            assert handle.read() == f"content {i}".encode() * 1000
+
+
+def test_toil_names(store: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "x.txt"
+    src.write_bytes(b"x")
+    file_id = store.importFile(srcUrl=src.as_uri())
+    store.exportFile(jobStoreFileID=file_id, dstUrl=str(tmp_path / "y.txt"))
+    assert (tmp_path / "y.txt").read_bytes() == b"x"
+    assert store.importFile(str(src), sharedFileName="x.txt") is None
