@@ -34,21 +34,23 @@ class FileID(str):
     It is a :class:`str`, so it can be stored, compared and passed anywhere a
     plain ID can. The executable bit is also encoded in the ID itself, so a
     plain string read back from a job keeps it.
-
-    Parameters
-    ----------
-    file_id
-        The ID.
-    size
-        The file's size in bytes.
-    executable
-        Whether the file was executable when written.
     """
 
     size: int
     executable: bool
 
     def __new__(cls, file_id: str, size: int, executable: bool = False) -> FileID:
+        """Make a file ID.
+
+        Parameters
+        ----------
+        file_id
+            The ID.
+        size
+            The file's size in bytes.
+        executable
+            Whether the file was executable when written.
+        """
         obj = super().__new__(cls, file_id)
         obj.size = size
         obj.executable = executable

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import posixpath
-import shutil
-import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from itertools import islice
+from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
 from fsspec import AbstractFileSystem
@@ -21,7 +17,6 @@ from typing_extensions import override
 
 from .abstract import AbstractJobStore
 from .backends import NotStored, VersionConflict, backend_for
-from .backends.base import COPY_BUFFER
 from .errors import (
     ConcurrentFileModificationException,
     InvalidIDError,
@@ -62,12 +57,11 @@ from .layout import (
     shared_key,
 )
 from .locator import merge_options, parse_locator
-from .transfer import is_local, open_url, redact
+from .streams import check_text_args, chunks, is_executable, make_executable, text_mode
+from .transfer import copy_in, copy_out, open_url, redact, source_info
 
 __all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
 
-#: Objects read per bulk call when walking many: bounds memory, keeps requests concurrent.
-_CHUNK = 1000
 #: Directories the store makes itself; finding only these (empty) is not "data".
 _OWN_DIRS = frozenset({"jobs", "files", "stats", "tmp"})
 
@@ -317,7 +311,7 @@ class JobStore(AbstractJobStore):
             for p in self._backend.list_files(self._path(JOBS))
             if job_id_from_key(posixpath.basename(p))
         ]
-        for chunk in _chunks(paths):
+        for chunk in chunks(paths):
             found = self._backend.read_many(chunk)
             for path in chunk:
                 if path in found:  # deleted since the listing otherwise
@@ -331,7 +325,7 @@ class JobStore(AbstractJobStore):
         self, local_path: str | os.PathLike[str], job_id: str | None = None, cleanup: bool = False
     ) -> FileID:
         local = os.fspath(local_path)
-        executable = _is_executable(local)
+        executable = is_executable(local)
         file_id = new_file_id(
             job_id, cleanup=cleanup, executable=executable, basename=os.path.basename(local)
         )
@@ -350,7 +344,7 @@ class JobStore(AbstractJobStore):
         encoding: str | None = None,
         errors: str | None = None,
     ) -> Iterator[tuple[IO[Any], FileID]]:
-        _check_text_args(encoding, errors)
+        check_text_args(encoding, errors)
         file_id = FileID(
             new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename), 0
         )
@@ -382,7 +376,7 @@ class JobStore(AbstractJobStore):
         except NotStored:
             raise NoSuchFileException(ref.file_id) from None
         if ref.executable:
-            _make_executable(local)
+            make_executable(local)
 
     @override
     @contextmanager
@@ -403,7 +397,7 @@ class JobStore(AbstractJobStore):
     def update_file_stream(
         self, file_id: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
-        _check_text_args(encoding, errors)
+        check_text_args(encoding, errors)
         with self._writing(self._existing_file(file_id), encoding, errors) as (handle, _):
             yield handle
 
@@ -449,7 +443,7 @@ class JobStore(AbstractJobStore):
     def write_shared_file_stream(
         self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
-        _check_text_args(encoding, errors)
+        check_text_args(encoding, errors)
         with self._writing(self._path(shared_key(shared_file_name)), encoding, errors) as (h, _):
             yield h
 
@@ -468,34 +462,19 @@ class JobStore(AbstractJobStore):
     def _writing(
         self, path: str, encoding: str | None, errors: str | None
     ) -> Iterator[tuple[IO[Any], IO[bytes]]]:
-        with self._backend.open_write(path) as raw:
-            if encoding is None:
-                yield raw, raw
-                return
-            text = io.TextIOWrapper(raw, encoding=encoding, errors=errors)
-            try:
-                yield text, raw
-            finally:
-                text.detach()  # flushes; the backend owns (and closes) raw
+        with self._backend.open_write(path) as raw, text_mode(raw, encoding, errors) as handle:
+            yield handle, raw
 
     @contextmanager
     def _reading(
         self, path: str, name: str, what: str, encoding: str | None, errors: str | None
     ) -> Iterator[IO[Any]]:
-        _check_text_args(encoding, errors)
-        with ExitStack() as stack:
-            try:
-                raw = stack.enter_context(self._backend.open_read(path))
-            except FileNotFoundError:
-                raise NoSuchFileException(name, what) from None
-            if encoding is None:
-                yield raw
-                return
-            text = io.TextIOWrapper(raw, encoding=encoding, errors=errors)
-            try:
-                yield text
-            finally:
-                text.detach()
+        check_text_args(encoding, errors)
+        try:
+            with self._backend.open_read(path) as raw, text_mode(raw, encoding, errors) as h:
+                yield h
+        except NotStored:
+            raise NoSuchFileException(name, what) from None
 
     # -- logs -------------------------------------------------------------------
 
@@ -515,11 +494,11 @@ class JobStore(AbstractJobStore):
         archive = self._path(ARCHIVE)
         count = 0
         if read_all:
-            for chunk in _chunks(self._backend.list_files(archive)):
+            for chunk in chunks(self._backend.list_files(archive)):
                 for data, _ in self._backend.read_many(chunk).values():
                     callback(io.BytesIO(data))
                     count += 1
-        for chunk in _chunks(inbox):
+        for chunk in chunks(inbox):
             found = self._backend.read_many(chunk)
             delivered: dict[str, tuple[str, bytes]] = {}
             try:
@@ -546,27 +525,13 @@ class JobStore(AbstractJobStore):
     ) -> FileID | None:
         shared = None if shared_file_name is None else shared_key(shared_file_name)
         fs, src = open_url(src_url, storage_options)
-        try:
-            info = fs.info(src)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                errno.ENOENT, "no such file to import", redact(src_url)
-            ) from None
-        if info.get("type") == "directory":
-            raise IsADirectoryError(errno.EISDIR, "cannot import a directory", redact(src_url))
-        executable = is_local(fs) and _is_executable(src)
+        size, executable = source_info(fs, src, src_url)
         file_id = None
         if shared is None:
-            file_id = new_file_id(
-                None, cleanup=False, executable=executable, basename=posixpath.basename(src)
-            )
-        path = self._path(shared or parse_file_id(file_id).key)
-        if is_local(fs):
-            self._backend.upload(src, path)
-        else:
-            with fs.open(src, "rb") as source, self._backend.open_write(path) as target:
-                shutil.copyfileobj(source, target, COPY_BUFFER)
-        return None if file_id is None else FileID(file_id, int(info["size"]), executable)
+            basename = posixpath.basename(src)
+            file_id = new_file_id(None, cleanup=False, executable=executable, basename=basename)
+        copy_in(self._backend, fs, src, self._path(shared or parse_file_id(file_id).key))
+        return None if file_id is None else FileID(file_id, size, executable)
 
     @override
     def export_file(
@@ -575,20 +540,10 @@ class JobStore(AbstractJobStore):
         ref = parse_file_id(file_id)
         path = self._path(ref.key)
         fs, dst = open_url(dst_url, storage_options)
-        if is_local(fs):
-            fs.makedirs(posixpath.dirname(dst), exist_ok=True)
-            try:
-                self._backend.download(path, dst)
-            except NotStored:
-                raise NoSuchFileException(ref.file_id) from None
-            if ref.executable:
-                _make_executable(dst)
-            return
-        with (
-            self._reading(path, ref.file_id, "file", None, None) as source,
-            fs.open(dst, "wb") as target,
-        ):
-            shutil.copyfileobj(source, target, COPY_BUFFER)
+        try:
+            copy_out(self._backend, path, fs, dst, executable=ref.executable)
+        except NotStored:
+            raise NoSuchFileException(ref.file_id) from None
 
     # -- summary ----------------------------------------------------------------
 
@@ -643,24 +598,3 @@ def _decode(job_id: str, data: bytes, token: str) -> JobDescription:
         raise JobStoreError(f"job {job_id!r}: {exc}") from exc
     job._version = token
     return job
-
-
-def _chunks(paths: list[str]) -> Iterator[list[str]]:
-    it = iter(paths)
-    while chunk := list(islice(it, _CHUNK)):
-        yield chunk
-
-
-def _check_text_args(encoding: str | None, errors: str | None) -> None:
-    if encoding is None and errors is not None:
-        raise ValueError("errors= applies to text mode only: give encoding= too")
-
-
-def _is_executable(local_path: str) -> bool:
-    return bool(os.stat(local_path).st_mode & stat.S_IXUSR)
-
-
-def _make_executable(local_path: str) -> None:
-    mode = os.stat(local_path).st_mode
-    # Like chmod +x under the usual umask: execute wherever read is allowed.
-    os.chmod(local_path, mode | ((mode & 0o444) >> 2))

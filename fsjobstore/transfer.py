@@ -1,12 +1,16 @@
-"""Resolve import and export URLs to fsspec filesystems.
+"""Import and export: any URL, through fsspec, one code path.
 
-Every scheme goes through :func:`fsspec.core.url_to_fs`; this module only
-turns its failures into errors that name the URL, with credentials removed.
+Every scheme goes through :func:`fsspec.core.url_to_fs`. Local files take the
+backend's fast path (a server-side or ``sendfile`` copy); everything else is
+streamed in bounded memory. Errors name the URL, with credentials removed.
 """
 
 from __future__ import annotations
 
+import errno
+import posixpath
 import re
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +18,11 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-__all__ = ["is_local", "open_url", "redact"]
+from .backends import Backend
+from .backends.base import COPY_BUFFER
+from .streams import is_executable, make_executable
+
+__all__ = ["copy_in", "copy_out", "is_local", "open_url", "redact", "source_info"]
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
@@ -50,3 +58,51 @@ def open_url(
 def is_local(fs: AbstractFileSystem) -> bool:
     """Whether ``fs`` is the local disk, so plain file calls apply."""
     return isinstance(fs, LocalFileSystem)
+
+
+def source_info(fs: AbstractFileSystem, src: str, url: str) -> tuple[int, bool]:
+    """Size and executable bit of an import source.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``url``.
+    IsADirectoryError
+        ``url`` is a directory.
+    """
+    try:
+        info = fs.info(src)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "no such file to import", redact(url)) from None
+    if info.get("type") == "directory":
+        raise IsADirectoryError(errno.EISDIR, "cannot import a directory", redact(url))
+    return int(info["size"]), is_local(fs) and is_executable(src)
+
+
+def copy_in(backend: Backend, fs: AbstractFileSystem, src: str, path: str) -> None:
+    """Copy ``src`` on ``fs`` into the store at ``path``, atomically."""
+    if is_local(fs):
+        backend.upload(src, path)
+        return
+    with fs.open(src, "rb") as source, backend.open_write(path) as target:
+        shutil.copyfileobj(source, target, COPY_BUFFER)
+
+
+def copy_out(
+    backend: Backend, path: str, fs: AbstractFileSystem, dst: str, *, executable: bool
+) -> None:
+    """Copy the stored ``path`` to ``dst`` on ``fs``.
+
+    Raises
+    ------
+    NotStored
+        Nothing is stored at ``path``.
+    """
+    if is_local(fs):
+        fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+        backend.download(path, dst)
+        if executable:
+            make_executable(dst)
+        return
+    with backend.open_read(path) as source, fs.open(dst, "wb") as target:
+        shutil.copyfileobj(source, target, COPY_BUFFER)

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import IO, ClassVar
 
 from fsspec import AbstractFileSystem
@@ -192,8 +192,19 @@ class Backend:
 
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        """Open ``path`` for reading; FileNotFoundError if nothing is there."""
-        with self.fs.open(path, "rb") as handle:
+        """Open ``path`` for reading.
+
+        Raises
+        ------
+        NotStored
+            Nothing at ``path`` (a FileNotFoundError raised in the body is not
+            turned into one).
+        """
+        try:
+            handle = self.fs.open(path, "rb")
+        except FileNotFoundError as exc:
+            raise NotStored(path) from exc
+        with handle:
             yield handle
 
     @contextmanager
@@ -227,11 +238,7 @@ class Backend:
             Nothing at ``path`` (the local side's errors keep their own path).
         """
         del symlink  # only meaningful where the store itself is on local disk
-        with ExitStack() as stack:
-            try:
-                src = stack.enter_context(self.open_read(path))
-            except FileNotFoundError as exc:
-                raise NotStored(path) from exc
+        with self.open_read(path) as src:
             tmp = local_temp(local_path)
             try:
                 with open(tmp, "wb") as dst:

@@ -177,7 +177,11 @@ class LocalBackend(Backend):
     @override
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        with open(path, "rb") as handle:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError as exc:
+            raise NotStored(path) from exc
+        with handle:
             yield handle
 
     @override

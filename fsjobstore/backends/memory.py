@@ -17,7 +17,7 @@ from typing import IO
 from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
 
-from .base import Backend, content_token
+from .base import Backend, NotStored, content_token
 
 __all__ = ["MemoryBackend"]
 
@@ -91,7 +91,11 @@ class MemoryBackend(Backend):
     @override
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        yield io.BytesIO(self._bytes(path))
+        try:
+            data = self._bytes(path)
+        except FileNotFoundError as exc:
+            raise NotStored(path) from exc
+        yield io.BytesIO(data)
 
     @override
     @contextmanager
