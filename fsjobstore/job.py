@@ -63,14 +63,22 @@ class FileID(str):
         return f"FileID({str(self)!r}, size={self.size}, executable={self.executable})"
 
     def pack(self) -> str:
-        """Return ``"<executable>:<size>:<id>"``, as Toil's ``FileID.pack``."""
-        return f"{int(self.executable)}:{self.size}:{self}"
+        """Return ``"<size>:<executable>:<id>"``, as Toil's ``FileID.pack``."""
+        return f"{self.size}:{int(self.executable)}:{self}"
 
     @classmethod
     def unpack(cls, packed: str) -> FileID:
-        """Inverse of :meth:`pack`."""
-        executable, size, file_id = packed.split(":", 2)
-        return cls(file_id, int(size), executable == "1")
+        """Inverse of :meth:`pack`.
+
+        Raises
+        ------
+        ValueError
+            ``packed`` is not ``"<size>:<0 or 1>:<id>"``; the message names it.
+        """
+        parts = packed.split(":", 2) if isinstance(packed, str) else []
+        if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in ("0", "1"):
+            raise ValueError(f"not a packed file ID ('<size>:<0 or 1>:<id>'): {packed!r}")
+        return cls(parts[2], int(parts[0]), parts[1] == "1")
 
 
 class _Attributes:
@@ -194,7 +202,7 @@ class Config(_Attributes):
     awsCredentials: str | None
     googleCredentials: str | None
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, /, **fields: Any) -> None:
         self.jobStore = None
         self.retryCount = DEFAULT_RETRY_COUNT
         self.awsRegion = None
@@ -258,6 +266,9 @@ def decode_job(data: bytes) -> JobDescription:
         The bytes are not a job document.
     """
     doc = _load_doc("job", data)
+    for name in ("requirements", "attributes"):
+        if not isinstance(doc.get(name), dict):
+            raise JobStoreError(f"stored job document is malformed: {name!r} is not an object")
     try:
         job = JobDescription(
             doc["requirements"],
@@ -270,7 +281,7 @@ def decode_job(data: bytes) -> JobDescription:
         for name, value in _public_items(doc["attributes"]):
             setattr(job, name, value)
     except (KeyError, TypeError, AttributeError) as exc:
-        raise JobStoreError(f"stored job document is malformed: missing {exc}") from exc
+        raise JobStoreError(f"stored job document is malformed: {exc!r}") from exc
     return job
 
 
@@ -310,7 +321,7 @@ def _public_items(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
 def _load_doc(kind: str, data: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise JobStoreError(f"stored {kind} document is not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise JobStoreError(f"stored {kind} document is not a JSON object")

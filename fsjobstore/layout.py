@@ -62,12 +62,13 @@ TMP = "tmp/"
 
 _NO_OWNER = "_"
 _JOB_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
-_JOB_ID_RE = re.compile(rf"^{_JOB_ID}$")
-_SHARED_RE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+_JOB_ID_RE = re.compile(_JOB_ID)
+_SHARED_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _FILE_ID_RE = re.compile(
-    rf"^(?P<owner>_|{_JOB_ID})~(?P<uid>[0-9a-f]{{32}})(?P<flags>C?X?)~(?P<name>[A-Za-z0-9._-]{{0,128}})$"
+    rf"(?P<owner>_|{_JOB_ID})~(?P<uid>[0-9a-f]{{32}})(?P<flags>C?X?)~(?P<name>[A-Za-z0-9._-]{{0,128}})"
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Patterns are used with fullmatch: "$" would also accept a trailing newline.
 _MAX_BASENAME = 128
 
 
@@ -109,7 +110,7 @@ def check_job_id(job_id: object) -> str:
         with a letter or digit (so it is one safe path segment).
     """
     value = _check_str("job ID", job_id)
-    if not _JOB_ID_RE.match(value):
+    if not _JOB_ID_RE.fullmatch(value):
         raise InvalidIDError(
             "job ID",
             value,
@@ -128,7 +129,7 @@ def job_id_from_key(name: str) -> str | None:
     if not name.endswith(".json"):
         return None
     job_id = name[: -len(".json")]
-    return job_id if _JOB_ID_RE.match(job_id) else None
+    return job_id if _JOB_ID_RE.fullmatch(job_id) else None
 
 
 def owner_prefix(job_id: str) -> str:
@@ -176,7 +177,7 @@ def parse_file_id(file_id: object) -> FileRef:
         Not a file ID this library made.
     """
     value = _check_str("file ID", file_id)
-    match = _FILE_ID_RE.match(value)
+    match = _FILE_ID_RE.fullmatch(value)
     if match is None:
         raise InvalidIDError(
             "file ID", value, "expected '<job-id or _>~<32 hex digits>[C][X]~<name>'"
@@ -199,7 +200,7 @@ def file_id_from_key(key: str) -> str | None:
     if len(parts) != 2:
         return None
     candidate = f"{parts[0]}~{parts[1]}"
-    return candidate if _FILE_ID_RE.match(candidate) else None
+    return candidate if _FILE_ID_RE.fullmatch(candidate) else None
 
 
 def check_shared_name(name: object) -> str:
@@ -211,7 +212,7 @@ def check_shared_name(name: object) -> str:
         Not 1-255 letters, digits, ``.``, ``_``, ``-``, or ``.``/``..``.
     """
     value = _check_str("shared file name", name)
-    if not _SHARED_RE.match(value) or value in (".", ".."):
+    if not _SHARED_RE.fullmatch(value) or value in (".", ".."):
         raise InvalidIDError(
             "shared file name",
             value,

@@ -38,11 +38,12 @@ FAMILIES: Mapping[str, frozenset[str]] = {
     "google": frozenset({"gs", "gcs"}),
 }
 
-_URL = re.compile(r"^(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://(?P<path>.*)$", re.DOTALL)
-_TYPED = re.compile(r"^(?P<kind>[A-Za-z][A-Za-z0-9+.-]+):(?P<rest>.*)$", re.DOTALL)
-_REGION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-_PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+_URL = re.compile(r"(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://(?P<path>.*)", re.DOTALL)
+_TYPED = re.compile(r"(?P<kind>[A-Za-z][A-Za-z0-9+.-]+):(?P<rest>.*)", re.DOTALL)
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]*")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_PREFIX_PART = re.compile(r"[A-Za-z0-9._-]+")
+# Patterns are used with fullmatch: "$" would also accept a trailing newline.
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,12 @@ def parse_locator(locator: str) -> Locator:
 
     if "::" in locator or "://" in locator:
         return _parse_url(locator)
-    typed = _TYPED.match(locator)
+    typed = _TYPED.fullmatch(locator)
     if typed is None:
         return _local(locator, locator)
     kind, rest = typed["kind"].lower(), typed["rest"]
     if kind == "file":
-        if not rest:
+        if not rest.strip():
             raise InvalidLocatorError(locator, "'file:' needs a path after it")
         return _local(locator, rest)
     if kind in ("aws", "gce", "google"):
@@ -130,7 +131,7 @@ def _local(text: str, path: str) -> Locator:
 
 def _parse_url(text: str) -> Locator:
     # The storage is the last link of a chain ("simplecache::s3://b/p").
-    match = _URL.match(text.rsplit("::", 1)[-1])
+    match = _URL.fullmatch(text.rsplit("::", 1)[-1])
     if match is None:
         raise InvalidLocatorError(text, "expected PROTOCOL://PATH")
     protocol = match["protocol"].lower()
@@ -148,9 +149,9 @@ def _parse_cloud(text: str, kind: str, rest: str) -> Locator:
         raise InvalidLocatorError(text, f"expected '{kind}:REGION:BUCKET[:PREFIX]'")
     region, bucket = parts[0], parts[1]
     prefix = parts[2] if len(parts) == 3 else ""
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise InvalidLocatorError(text, f"region {region!r} is not a region name")
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise InvalidLocatorError(
             text,
             f"bucket {bucket!r} is not a valid bucket name "
@@ -158,7 +159,7 @@ def _parse_cloud(text: str, kind: str, rest: str) -> Locator:
         )
     segments = [s for s in prefix.strip("/").split("/") if s] if prefix else []
     for segment in segments:
-        if not _PREFIX_PART.match(segment) or segment in (".", ".."):
+        if not _PREFIX_PART.fullmatch(segment) or segment in (".", ".."):
             raise InvalidLocatorError(
                 text, f"prefix segment {segment!r} may use only letters, digits, '.', '-', '_'"
             )

@@ -183,7 +183,10 @@ class JobStore(AbstractJobStore):
             data, _ = self._backend.read(f"{self._root}/{MARKER}")
         except FileNotFoundError:
             raise NoSuchJobStoreException(self.locator) from None
-        config = decode_config(data)
+        try:
+            config = decode_config(data)
+        except JobStoreError as exc:
+            raise JobStoreError(f"job store {self.locator!r}: {exc}") from exc
         self._backend.prepare()
         self._config = config
 
