@@ -12,11 +12,17 @@ from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
 from fsspec import AbstractFileSystem
-from fsspec.core import url_to_fs
 from typing_extensions import override
 
+from . import layout
 from .abstract import AbstractJobStore
-from .backends import NotStored, VersionConflict, backend_for
+from .backends import (
+    Backend,
+    NotStored,
+    VersionConflict,
+    config_options,
+    connect,
+)
 from .errors import (
     ConcurrentFileModificationException,
     InvalidIDError,
@@ -38,25 +44,7 @@ from .job import (
     encode_config,
     encode_job,
 )
-from .layout import (
-    ARCHIVE,
-    FILES,
-    INBOX,
-    JOBS,
-    MARKER,
-    SHARED,
-    check_job_id,
-    file_id_from_key,
-    job_id_from_key,
-    job_key,
-    new_file_id,
-    new_job_id,
-    new_log_key,
-    owner_prefix,
-    parse_file_id,
-    shared_key,
-)
-from .locator import merge_options, parse_locator
+from .locator import parse_locator
 from .streams import check_text_args, chunks, is_executable, make_executable, text_mode
 from .transfer import copy_in, copy_out, open_url, redact, source_info
 
@@ -101,38 +89,41 @@ class JobStore(AbstractJobStore):
                 locator, f"{type(self).__name__} takes only {accepted} locators"
             )
         self.locator = parsed.text
-        options = merge_options(parsed.storage_options, storage_options)
-        try:
-            fs, root = url_to_fs(parsed.url, **options)
-        except ValueError as exc:
-            raise InvalidLocatorError(locator, str(exc)) from None
-        except ImportError as exc:
-            raise ImportError(f"job store {locator!r}: {exc}") from None
-        self._fs: AbstractFileSystem = fs
-        self._root: str = root.rstrip("/")
-        self._backend = backend_for(fs, self._root)
+        self._parsed = parsed
+        self._user_options = storage_options
+        # The marker and the lifecycle go through a filesystem built without
+        # the config's options, so resume() can read the marker before it
+        # knows, say, the customer encryption key; data goes through one
+        # built with them, once the config is known.
+        self._plain = connect(parsed, storage_options)
+        self._backend = self._plain
         self._config: Config | None = None
         self._pending = threading.local()  # per-thread batch() buffers
         if not self._backend.detects_concurrent_updates:
             warnings.warn(
-                f"job store {redact(self.locator)!r} is on {type(fs).__name__}, which has no "
-                "conditional writes: concurrent updates are last-writer-wins",
+                f"job store {redact(self.locator)!r} is on {type(self.fs).__name__}, which has "
+                "no conditional writes: concurrent updates are last-writer-wins",
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+    def _data_backend(self, config: Config) -> Backend:
+        if config_options(self._parsed.protocol, config):
+            return connect(self._parsed, self._user_options, config)
+        return self._plain
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.locator)!r})"
 
     @property
     def fs(self) -> AbstractFileSystem:
-        """The fsspec filesystem the store lives on."""
-        return self._fs
+        """The fsspec filesystem the store's data goes through."""
+        return self._backend.fs
 
     @property
     def root(self) -> str:
         """The store's root path on :attr:`fs`."""
-        return self._root
+        return self._backend.root
 
     @property
     def detects_concurrent_updates(self) -> bool:
@@ -144,7 +135,7 @@ class JobStore(AbstractJobStore):
         # writes into a location that is not an open store.
         if self._config is None:
             raise JobStoreNotOpenError(self.locator)
-        return f"{self._root}/{key}"
+        return f"{self._backend.root}/{key}"
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -165,55 +156,58 @@ class JobStore(AbstractJobStore):
                 f"config.jobStore is {config.jobStore!r} but this store is {self.locator!r}"
             )
         data = encode_config(config)
-        marker = f"{self._root}/{MARKER}"
-        if self._backend.exists(marker):
+        backend = self._data_backend(config)  # a bad key file fails before any write
+        marker = f"{self._plain.root}/{layout.MARKER}"
+        if self._plain.exists(marker):
             raise JobStoreExistsException(self.locator)
         if self._holds_data():
             raise NotAJobStoreError(self.locator, "initialize")
-        self._backend.prepare()
+        self._plain.prepare(create=True)
         try:
-            self._backend.create(marker, data)
+            self._plain.create(marker, data)
         except FileExistsError:
             raise JobStoreExistsException(self.locator) from None
-        self._config = config
+        self._backend, self._config = backend, config
 
     @override
     def resume(self) -> None:
         try:
-            data, _ = self._backend.read(f"{self._root}/{MARKER}")
+            data, _ = self._plain.read(f"{self._plain.root}/{layout.MARKER}")
         except FileNotFoundError:
             raise NoSuchJobStoreException(self.locator) from None
         try:
             config = decode_config(data)
         except JobStoreError as exc:
             raise JobStoreError(f"job store {self.locator!r}: {exc}") from exc
-        self._backend.prepare()
-        self._config = config
+        backend = self._data_backend(config)
+        backend.prepare()
+        self._backend, self._config = backend, config
 
     @override
     def destroy(self) -> None:
-        marker = f"{self._root}/{MARKER}"
-        if self._backend.exists(marker):
+        plain = self._plain
+        marker = f"{plain.root}/{layout.MARKER}"
+        if plain.exists(marker):
             # The marker goes last, so an interrupted destroy can be re-run.
-            rest = [p for p in self._backend.list_files(self._root) if p != marker]
-            self._backend.delete_many(rest)
-            self._backend.delete_many([marker])
+            plain.delete_many([p for p in plain.list_files(plain.root) if p != marker])
+            plain.delete_many([marker])
         elif self._holds_data():
             raise NotAJobStoreError(self.locator, "destroy")
-        self._backend.remove_root()
-        self._config = None
+        plain.remove_root()
+        self._backend, self._config = plain, None
 
     def _holds_data(self) -> bool:
-        names = self._backend.entries(self._root)
+        plain = self._plain
+        names = plain.entries(plain.root)
         if any(name not in _OWN_DIRS for name in names):
             return True
-        return any(self._backend.list_files(f"{self._root}/{name}") for name in names)
+        return any(plain.list_files(f"{plain.root}/{name}") for name in names)
 
     # -- jobs -------------------------------------------------------------------
 
     @override
     def assign_job_id(self, job_description: JobDescription) -> str:
-        job_description.jobStoreID = new_job_id()
+        job_description.jobStoreID = layout.new_job_id()
         job_description._set_default_try_count(self.config.retryCount)
         return job_description.jobStoreID
 
@@ -224,7 +218,7 @@ class JobStore(AbstractJobStore):
             self.assign_job_id(job)
         job_id = _job_id_of(job)
         job._set_default_try_count(self.config.retryCount)
-        path = self._path(job_key(job_id))
+        path = self._path(layout.job_key(job_id))
         data = encode_job(job)
         pending: dict[str, tuple[JobDescription, bytes]] | None = getattr(
             self._pending, "jobs", None
@@ -267,7 +261,7 @@ class JobStore(AbstractJobStore):
     def update_job(self, job_description: JobDescription) -> None:
         job = job_description
         job_id = _job_id_of(job)
-        path = self._path(job_key(job_id))
+        path = self._path(layout.job_key(job_id))
         data = encode_job(job)
         try:
             token = job._version or self._backend.read(path)[1]
@@ -281,7 +275,7 @@ class JobStore(AbstractJobStore):
 
     @override
     def load_job(self, job_id: str) -> JobDescription:
-        path = self._path(job_key(job_id))
+        path = self._path(layout.job_key(job_id))
         try:
             data, token = self._backend.read(path)
         except FileNotFoundError:
@@ -290,8 +284,8 @@ class JobStore(AbstractJobStore):
 
     @override
     def delete_job(self, job_id: str, missing_ok: bool = False) -> None:
-        path = self._path(job_key(job_id))
-        owned = self._path(owner_prefix(job_id))
+        path = self._path(layout.job_key(job_id))
+        owned = self._path(layout.owner_prefix(job_id))
         doomed = [p for p in self._backend.list_files(owned) if self._is_cleanup(p)]
         if not missing_ok and not self._backend.exists(path):
             raise NoSuchJobException(job_id)
@@ -300,25 +294,25 @@ class JobStore(AbstractJobStore):
         self._backend.prune(owned)
 
     def _is_cleanup(self, path: str) -> bool:
-        file_id = file_id_from_key(path[len(self._root) + 1 :])
-        return file_id is not None and parse_file_id(file_id).cleanup
+        file_id = layout.file_id_from_key(path[len(self._backend.root) + 1 :])
+        return file_id is not None and layout.parse_file_id(file_id).cleanup
 
     @override
     def job_exists(self, job_id: str) -> bool:
-        return self._backend.exists(self._path(job_key(job_id)))
+        return self._backend.exists(self._path(layout.job_key(job_id)))
 
     @override
     def jobs(self) -> Iterator[JobDescription]:
         paths = [
             p
-            for p in self._backend.list_files(self._path(JOBS))
-            if job_id_from_key(posixpath.basename(p))
+            for p in self._backend.list_files(self._path(layout.JOBS))
+            if layout.job_id_from_key(posixpath.basename(p))
         ]
         for chunk in chunks(paths):
             found = self._backend.read_many(chunk)
             for path in chunk:
                 if path in found:  # deleted since the listing otherwise
-                    job_id = job_id_from_key(posixpath.basename(path)) or ""
+                    job_id = layout.job_id_from_key(posixpath.basename(path)) or ""
                     yield _decode(job_id, *found[path])
 
     # -- files ------------------------------------------------------------------
@@ -329,10 +323,10 @@ class JobStore(AbstractJobStore):
     ) -> FileID:
         local = os.fspath(local_path)
         executable = is_executable(local)
-        file_id = new_file_id(
+        file_id = layout.new_file_id(
             job_id, cleanup=cleanup, executable=executable, basename=os.path.basename(local)
         )
-        path = self._path(parse_file_id(file_id).key)
+        path = self._path(layout.parse_file_id(file_id).key)
         size = os.stat(local).st_size
         self._backend.upload(local, path)
         return FileID(file_id, size, executable)
@@ -349,9 +343,9 @@ class JobStore(AbstractJobStore):
     ) -> Iterator[tuple[IO[Any], FileID]]:
         check_text_args(encoding, errors)
         file_id = FileID(
-            new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename), 0
+            layout.new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename), 0
         )
-        with self._writing(self._path(parse_file_id(file_id).key), encoding, errors) as (
+        with self._writing(self._path(layout.parse_file_id(file_id).key), encoding, errors) as (
             handle,
             raw,
         ):
@@ -364,15 +358,15 @@ class JobStore(AbstractJobStore):
     def get_empty_file_store_id(
         self, job_id: str | None = None, cleanup: bool = False, basename: str | None = None
     ) -> FileID:
-        file_id = new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename)
-        self._backend.write(self._path(parse_file_id(file_id).key), b"")
+        file_id = layout.new_file_id(job_id, cleanup=cleanup, executable=False, basename=basename)
+        self._backend.write(self._path(layout.parse_file_id(file_id).key), b"")
         return FileID(file_id, 0)
 
     @override
     def read_file(
         self, file_id: str, local_path: str | os.PathLike[str], symlink: bool = False
     ) -> None:
-        ref = parse_file_id(file_id)
+        ref = layout.parse_file_id(file_id)
         local = os.fspath(local_path)
         try:
             self._backend.download(self._path(ref.key), local, symlink=symlink)
@@ -386,7 +380,7 @@ class JobStore(AbstractJobStore):
     def read_file_stream(
         self, file_id: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
-        ref = parse_file_id(file_id)
+        ref = layout.parse_file_id(file_id)
         with self._reading(self._path(ref.key), ref.file_id, "file", encoding, errors) as h:
             yield h
 
@@ -405,7 +399,7 @@ class JobStore(AbstractJobStore):
             yield handle
 
     def _existing_file(self, file_id: str) -> str:
-        ref = parse_file_id(file_id)
+        ref = layout.parse_file_id(file_id)
         path = self._path(ref.key)
         if not self._backend.exists(path):
             raise NoSuchFileException(ref.file_id)
@@ -413,31 +407,34 @@ class JobStore(AbstractJobStore):
 
     @override
     def delete_file(self, file_id: str, missing_ok: bool = False) -> None:
-        path = self._path(parse_file_id(file_id).key)
+        path = self._path(layout.parse_file_id(file_id).key)
         if not missing_ok and not self._backend.exists(path):
             raise NoSuchFileException(file_id)
         self._backend.delete_many([path])
 
     @override
     def file_exists(self, file_id: str) -> bool:
-        return self._backend.exists(self._path(parse_file_id(file_id).key))
+        return self._backend.exists(self._path(layout.parse_file_id(file_id).key))
 
     @override
     def get_file_size(self, file_id: str) -> int:
         try:
-            return self._backend.size(self._path(parse_file_id(file_id).key))
+            return self._backend.size(self._path(layout.parse_file_id(file_id).key))
         except FileNotFoundError:
             raise NoSuchFileException(file_id) from None
 
     @override
     def get_all_file_ids(self) -> list[str]:
-        skip = len(self._root) + 1
-        ids = (file_id_from_key(p[skip:]) for p in self._backend.list_files(self._path(FILES)))
+        skip = len(self._backend.root) + 1
+        ids = (
+            layout.file_id_from_key(p[skip:])
+            for p in self._backend.list_files(self._path(layout.FILES))
+        )
         return [i for i in ids if i is not None]
 
     @override
     def get_file_job_association(self, file_id: str) -> str | None:
-        return parse_file_id(file_id).owner
+        return layout.parse_file_id(file_id).owner
 
     # -- shared files -----------------------------------------------------------
 
@@ -447,7 +444,10 @@ class JobStore(AbstractJobStore):
         self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
         check_text_args(encoding, errors)
-        with self._writing(self._path(shared_key(shared_file_name)), encoding, errors) as (h, _):
+        with self._writing(self._path(layout.shared_key(shared_file_name)), encoding, errors) as (
+            h,
+            _,
+        ):
             yield h
 
     @override
@@ -455,7 +455,7 @@ class JobStore(AbstractJobStore):
     def read_shared_file_stream(
         self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
-        path = self._path(shared_key(shared_file_name))
+        path = self._path(layout.shared_key(shared_file_name))
         with self._reading(path, shared_file_name, "shared file", encoding, errors) as h:
             yield h
 
@@ -489,12 +489,12 @@ class JobStore(AbstractJobStore):
             data = bytes(msg)
         else:
             raise TypeError(f"a log message is str or bytes, not {type(msg).__name__}")
-        self._backend.write(self._path(new_log_key()), data)
+        self._backend.write(self._path(layout.new_log_key()), data)
 
     @override
     def read_logs(self, callback: Callable[[IO[bytes]], Any], read_all: bool = False) -> int:
-        inbox = self._backend.list_files(self._path(INBOX))
-        archive = self._path(ARCHIVE)
+        inbox = self._backend.list_files(self._path(layout.INBOX))
+        archive = self._path(layout.ARCHIVE)
         count = 0
         if read_all:
             for chunk in chunks(self._backend.list_files(archive)):
@@ -526,21 +526,23 @@ class JobStore(AbstractJobStore):
         *,
         storage_options: Mapping[str, Any] | None = None,
     ) -> FileID | None:
-        shared = None if shared_file_name is None else shared_key(shared_file_name)
+        shared = None if shared_file_name is None else layout.shared_key(shared_file_name)
         fs, src = open_url(src_url, storage_options)
         size, executable = source_info(fs, src, src_url)
         file_id = None
         if shared is None:
             basename = posixpath.basename(src)
-            file_id = new_file_id(None, cleanup=False, executable=executable, basename=basename)
-        copy_in(self._backend, fs, src, self._path(shared or parse_file_id(file_id).key))
+            file_id = layout.new_file_id(
+                None, cleanup=False, executable=executable, basename=basename
+            )
+        copy_in(self._backend, fs, src, self._path(shared or layout.parse_file_id(file_id).key))
         return None if file_id is None else FileID(file_id, size, executable)
 
     @override
     def export_file(
         self, file_id: str, dst_url: str, *, storage_options: Mapping[str, Any] | None = None
     ) -> None:
-        ref = parse_file_id(file_id)
+        ref = layout.parse_file_id(file_id)
         path = self._path(ref.key)
         fs, dst = open_url(dst_url, storage_options)
         try:
@@ -552,21 +554,23 @@ class JobStore(AbstractJobStore):
 
     def summary(self) -> dict[str, int]:
         """Count what the store holds: jobs, files, their bytes, shared files, pending logs."""
-        skip = len(self._root) + 1
-        sizes = self._fs.find(self._path(FILES), detail=True)
+        skip = len(self._backend.root) + 1
+        sizes = self.fs.find(self._path(layout.FILES), detail=True)
         files = [
-            info for p, info in sizes.items() if file_id_from_key(p.rstrip("/")[skip:]) is not None
+            info
+            for p, info in sizes.items()
+            if layout.file_id_from_key(p.rstrip("/")[skip:]) is not None
         ]
         return {
             "jobs": sum(
                 1
-                for p in self._backend.list_files(self._path(JOBS))
-                if job_id_from_key(posixpath.basename(p))
+                for p in self._backend.list_files(self._path(layout.JOBS))
+                if layout.job_id_from_key(posixpath.basename(p))
             ),
             "files": len(files),
             "bytes": sum(int(info.get("size") or 0) for info in files),
-            "shared_files": len(self._backend.list_files(self._path(SHARED))),
-            "logs": len(self._backend.list_files(self._path(INBOX))),
+            "shared_files": len(self._backend.list_files(self._path(layout.SHARED))),
+            "logs": len(self._backend.list_files(self._path(layout.INBOX))),
         }
 
 
@@ -591,7 +595,7 @@ class GoogleJobStore(JobStore):
 def _job_id_of(job: JobDescription) -> str:
     if job.jobStoreID is None:
         raise InvalidIDError("job ID", None, "this job has no jobStoreID: create it first")
-    return check_job_id(job.jobStoreID)
+    return layout.check_job_id(job.jobStoreID)
 
 
 def _decode(job_id: str, data: bytes, token: str) -> JobDescription:

@@ -14,8 +14,12 @@ import pytest
 from fsjobstore import JobStore
 from fsjobstore.errors import JobStoreError
 
+from . import servers
+
 #: Every backend the contract suite runs on.
-BACKENDS = ["memory", "file"]
+BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
+#: The bucket (or container) object-store tests share; each test has its own prefix.
+BUCKET = "fsjobstore-test"
 
 
 @dataclass
@@ -25,6 +29,9 @@ class Target:
     backend: str
     locator: str
     options: dict[str, Any] = field(default_factory=dict)
+    #: The same settings as the usual environment variables, for code that
+    #: passes no storage options (the seed's samples, a user's own scripts).
+    env: dict[str, str] = field(default_factory=dict)
 
     def open(self) -> JobStore:
         """A new, unopened store object on this locator."""
@@ -33,15 +40,65 @@ class Target:
             return JobStore(self.locator, **self.options)
 
 
+def _client_options(
+    server: servers.S3Server | servers.GCSServer | servers.AzureServer,
+) -> dict[str, Any]:
+    # Only what reaches the server: the store must supply its own cache settings.
+    options = server.storage_options()
+    for cache_setting in ("skip_instance_cache", "use_listings_cache"):
+        options.pop(cache_setting, None)
+    return options
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[servers.S3Server]:
+    """moto's S3 server on 127.0.0.1, for the whole session."""
+    with servers.s3_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gcs() -> Iterator[servers.GCSServer]:
+    """fake-gcs-server on 127.0.0.1, for the whole session."""
+    with servers.gcs_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azure() -> Iterator[servers.AzureServer]:
+    """Azurite's blob service on 127.0.0.1, for the whole session."""
+    with servers.azure_server() as server:
+        yield server
+
+
+def make_target(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Target:
+    """A fresh, empty location on backend ``name``, starting its server if needed."""
+    unique = uuid.uuid4().hex
+    if name == "memory":
+        # MemoryFileSystem is one dict per process: every test needs its own root.
+        return Target(name, f"memory://fsjobstore-test-{unique}")
+    if name == "file":
+        return Target(name, str(tmp_path / "store"))
+    scheme = {"s3": "s3", "gcs": "gs", "azure": "az"}[name]
+    server = request.getfixturevalue(name)
+    env = {
+        "s3": lambda: {
+            "AWS_ENDPOINT_URL": server.endpoint_url,
+            "AWS_ACCESS_KEY_ID": servers.S3Server.KEY,
+            "AWS_SECRET_ACCESS_KEY": servers.S3Server.SECRET,
+        },
+        "gcs": lambda: {"STORAGE_EMULATOR_HOST": server.endpoint_url, "FSSPEC_GCS_TOKEN": "anon"},
+        "azure": lambda: {
+            "AZURE_STORAGE_CONNECTION_STRING": server.storage_options()["connection_string"]
+        },
+    }[name]()
+    return Target(name, f"{scheme}://{BUCKET}/{unique}", _client_options(server), env)
+
+
 @pytest.fixture(params=BACKENDS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """A fresh, empty location on each backend."""
-    name = request.param
-    if name == "memory":
-        # MemoryFileSystem is one dict per process: every test needs its own root.
-        spot = Target(name, f"memory://fsjobstore-test-{uuid.uuid4().hex}")
-    else:
-        spot = Target(name, str(tmp_path / "store"))
+    spot = make_target(request, request.param, tmp_path)
     yield spot
     try:
         spot.open().destroy()

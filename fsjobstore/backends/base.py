@@ -22,6 +22,7 @@ from typing import IO, ClassVar
 from fsspec import AbstractFileSystem
 
 __all__ = [
+    "BLOCK_SIZE",
     "COPY_BUFFER",
     "Backend",
     "NotStored",
@@ -35,9 +36,11 @@ __all__ = [
 #: quickly, small enough to keep memory bounded.
 COPY_BUFFER = 4 * 1024 * 1024
 
-#: Files up to this size are spooled in memory before upload, larger ones on
-#: local disk.
-_SPOOL_MAX = 8 * 1024 * 1024
+#: Streams up to this size are spooled in memory and written in one request;
+#: larger ones spill to local disk and go up in parts of this size. The
+#: clients hold a few parts per open stream (s3fs defaults to 50 MiB parts,
+#: about 150 MiB held), so it bounds a stream's memory.
+BLOCK_SIZE = 8 * 1024 * 1024
 
 
 class VersionConflict(Exception):
@@ -215,15 +218,19 @@ class Backend:
         small) and uploads it whole when the body returns, so readers never
         see part of it and memory stays bounded.
         """
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
+        with tempfile.SpooledTemporaryFile(max_size=BLOCK_SIZE) as spool:
             yield spool
             size = spool.seek(0, os.SEEK_END)
             spool.seek(0)
-            if size <= _SPOOL_MAX:
+            if size <= BLOCK_SIZE:
                 self.write(path, spool.read())
             else:
-                with self.fs.open(path, "wb") as dst:
-                    shutil.copyfileobj(spool, dst, COPY_BUFFER)
+                self.write_stream(path, spool)
+
+    def write_stream(self, path: str, source: IO[bytes]) -> None:
+        """Upload a large stream; subclasses make it invisible until complete."""
+        with self.fs.open(path, "wb") as dst:
+            shutil.copyfileobj(source, dst, COPY_BUFFER)
 
     def upload(self, local_path: str, path: str) -> None:
         """Copy a local file to ``path`` atomically."""
@@ -250,8 +257,8 @@ class Backend:
 
     # -- whole-store operations -----------------------------------------------
 
-    def prepare(self) -> None:
-        """Make what writes need below the root (directories, where they exist)."""
+    def prepare(self, create: bool = False) -> None:
+        """Make what writes need: directories, and with ``create`` the bucket too."""
 
     def prune(self, directory: str) -> None:
         """Remove ``directory`` if it is empty and the filesystem has directories."""

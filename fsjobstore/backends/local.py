@@ -227,7 +227,7 @@ class LocalBackend(Backend):
             raise
 
     @override
-    def prepare(self) -> None:
+    def prepare(self, create: bool = False) -> None:
         for name in _STORE_DIRS:
             os.makedirs(f"{self.root}/{name}", exist_ok=True)
 

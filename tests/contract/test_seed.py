@@ -31,7 +31,14 @@ from fsjobstore import (
 
 from ..conftest import Target
 
-pytestmark = pytest.mark.seed
+pytestmark = [pytest.mark.seed, pytest.mark.usefixtures("environment")]
+
+
+@pytest.fixture
+def environment(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point clients at the test servers the usual way: the samples pass no options."""
+    for name, value in target.env.items():
+        monkeypatch.setenv(name, value)
 
 
 def locator_of(target: Target) -> str:

@@ -1,0 +1,217 @@
+"""What object stores (S3, GCS, Azure Blob) share.
+
+Each object store gives three asynchronous primitives: a read that returns
+the bytes with their version token in one request, a conditional write
+(create-only, or replace-if-version), and a delete. This class builds every
+backend operation on them, and runs bulk operations as concurrent requests
+on the filesystem's event loop. The subclasses map their service's errors to
+``FileNotFoundError``, ``FileExistsError`` and :class:`VersionConflict`, so
+the store sees one set of errors whatever the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any, TypeVar
+
+from fsspec.asyn import sync
+from typing_extensions import override
+
+from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, VersionConflict
+
+__all__ = ["ObjectBackend", "PinnedReader", "open_pinned"]
+
+T = TypeVar("T")
+
+#: Requests in flight at once in a bulk call.
+_CONCURRENCY = 32
+
+
+class ObjectBackend(Backend):
+    """Base of the object-store backends: conditional writes on the service itself."""
+
+    detects_concurrent_updates = True
+
+    # -- the service's primitives -----------------------------------------------
+
+    async def _get(self, path: str) -> tuple[bytes, str]:
+        """Bytes and version token in one request; FileNotFoundError if missing."""
+        raise NotImplementedError
+
+    async def _put(self, path: str, data: bytes, token: str | None) -> str:
+        """Write if the stored version is ``token`` (None: only if nothing is stored).
+
+        Returns the new version token. Raises FileExistsError (create of an
+        existing object), VersionConflict (stale token) or FileNotFoundError
+        (replace of a missing object).
+        """
+        raise NotImplementedError
+
+    async def _delete(self, path: str) -> None:
+        """Delete one object; a missing one is not an error."""
+        raise NotImplementedError
+
+    # -- running them -----------------------------------------------------------
+
+    def _run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        result: T = sync(self.fs.loop, func, *args)
+        return result
+
+    async def _gather(self, awaitables: list[Awaitable[T]]) -> list[T | BaseException]:
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(awaitable: Awaitable[T]) -> T:
+            async with limit:
+                return await awaitable
+
+        return await asyncio.gather(*(one(a) for a in awaitables), return_exceptions=True)
+
+    async def _exists(self, path: str) -> bool:
+        return bool(await self.fs._isfile(path))
+
+    async def _missing_or_conflict(self, path: str) -> BaseException:
+        # Services answer "precondition failed" both for a stale version and
+        # for a missing object: one more request tells which, on this rare path.
+        if await self._exists(path):
+            return VersionConflict(path)
+        return FileNotFoundError(path)
+
+    # -- backend operations -----------------------------------------------------
+
+    @override
+    def read(self, path: str) -> tuple[bytes, str]:
+        return self._run(self._get, path)
+
+    @override
+    def create(self, path: str, data: bytes) -> str:
+        return self._run(self._put, path, data, None)
+
+    @override
+    def replace(self, path: str, data: bytes, token: str) -> str:
+        return self._run(self._put, path, data, token)
+
+    @override
+    def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
+        results = self._run(self._gather, [self._get(p) for p in paths])
+        found: dict[str, tuple[bytes, str]] = {}
+        for path, result in zip(paths, results, strict=True):
+            if isinstance(result, FileNotFoundError):
+                continue  # deleted since it was listed
+            if isinstance(result, BaseException):
+                raise result
+            found[path] = result
+        return found
+
+    @override
+    def create_many(self, items: Mapping[str, bytes]) -> tuple[dict[str, str], list[str]]:
+        paths = list(items)
+        results = self._run(self._gather, [self._put(p, items[p], None) for p in paths])
+        tokens: dict[str, str] = {}
+        existing: list[str] = []
+        for path, result in zip(paths, results, strict=True):
+            if isinstance(result, FileExistsError):
+                existing.append(path)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                tokens[path] = result
+        return tokens, existing
+
+    @override
+    def delete_many(self, paths: list[str]) -> None:
+        if not paths:
+            return
+        for result in self._run(self._gather, [self._delete(p) for p in paths]):
+            if isinstance(result, BaseException):
+                raise result
+
+    @override
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+        try:
+            handle = self.fs.open(path, "rb", block_size=BLOCK_SIZE)
+        except FileNotFoundError as exc:
+            raise NotStored(path) from exc
+        with handle:
+            yield handle
+
+    @override
+    def upload(self, local_path: str, path: str) -> None:
+        with open(local_path, "rb") as source:
+            head = source.read(BLOCK_SIZE + 1)
+            if len(head) <= BLOCK_SIZE:
+                self.write(path, head)
+                return
+            source.seek(0)
+            self.write_stream(path, source)
+
+    @override
+    def prepare(self, create: bool = False) -> None:
+        if not create:
+            return
+        bucket = self.root.split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            self.fs.mkdir(bucket)
+
+    def _commit_stream(self, path: str, source: IO[bytes], **open_kwargs: Any) -> None:
+        """Upload through an fsspec file opened with ``autocommit=False``."""
+        target = self.fs.open(path, "wb", autocommit=False, block_size=BLOCK_SIZE, **open_kwargs)
+        try:
+            shutil.copyfileobj(source, target, COPY_BUFFER)
+            target.close()
+            target.commit()
+        except BaseException:
+            target.discard()
+            raise
+
+
+class PinnedReader(io.RawIOBase):
+    """A read-only stream of one version of an object.
+
+    ``fetch(start, end)`` must return that version's bytes in the range, or
+    raise if the object has changed since, so a reader never mixes versions.
+    """
+
+    def __init__(self, size: int, fetch: Callable[[int, int], bytes]) -> None:
+        super().__init__()
+        self._size = size
+        self._fetch = fetch
+        self._pos = 0
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def seekable(self) -> bool:
+        return True
+
+    @override
+    def tell(self) -> int:
+        return self._pos
+
+    @override
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    @override
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._size, self._pos + len(view))
+        if end <= self._pos:
+            return 0
+        data = self._fetch(self._pos, end)
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def open_pinned(size: int, fetch: Callable[[int, int], bytes]) -> IO[bytes]:
+    """Open a buffered reader over :class:`PinnedReader`, reading ahead one block."""
+    return io.BufferedReader(PinnedReader(size, fetch), buffer_size=BLOCK_SIZE)
