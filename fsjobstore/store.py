@@ -107,10 +107,14 @@ class JobStore(AbstractJobStore):
                 stacklevel=2,
             )
 
-    def _data_backend(self, config: Config) -> Backend:
-        if config_options(self._parsed.protocol, config):
-            return connect(self._parsed, self._user_options, config)
-        return self._plain
+    def _backends(self, config: Config) -> tuple[Backend, Backend]:
+        """Return the backends for the marker and for the data, under ``config``."""
+        protocol, user = self._parsed.protocol, self._user_options
+        access = config_options(protocol, config, encrypted=False)
+        plain = connect(self._parsed, user, config, encrypted=False) if access else self._plain
+        if config_options(protocol, config) == access:
+            return plain, plain
+        return plain, connect(self._parsed, user, config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.locator)!r})"
@@ -156,18 +160,18 @@ class JobStore(AbstractJobStore):
                 f"config.jobStore is {config.jobStore!r} but this store is {self.locator!r}"
             )
         data = encode_config(config)
-        backend = self._data_backend(config)  # a bad key file fails before any write
-        marker = f"{self._plain.root}/{layout.MARKER}"
-        if self._plain.exists(marker):
+        plain, backend = self._backends(config)  # a bad key file fails before any write
+        marker = f"{plain.root}/{layout.MARKER}"
+        if plain.exists(marker):
             raise JobStoreExistsException(self.locator)
-        if self._holds_data():
+        if self._holds_data(plain):
             raise NotAJobStoreError(self.locator, "initialize")
-        self._plain.prepare(create=True)
+        plain.prepare(create=True)
         try:
-            self._plain.create(marker, data)
+            plain.create(marker, data)
         except FileExistsError:
             raise JobStoreExistsException(self.locator) from None
-        self._backend, self._config = backend, config
+        self._plain, self._backend, self._config = plain, backend, config
 
     @override
     def resume(self) -> None:
@@ -179,9 +183,9 @@ class JobStore(AbstractJobStore):
             config = decode_config(data)
         except JobStoreError as exc:
             raise JobStoreError(f"job store {self.locator!r}: {exc}") from exc
-        backend = self._data_backend(config)
+        plain, backend = self._backends(config)
         backend.prepare()
-        self._backend, self._config = backend, config
+        self._plain, self._backend, self._config = plain, backend, config
 
     @override
     def destroy(self) -> None:
@@ -191,13 +195,12 @@ class JobStore(AbstractJobStore):
             # The marker goes last, so an interrupted destroy can be re-run.
             plain.delete_many([p for p in plain.list_files(plain.root) if p != marker])
             plain.delete_many([marker])
-        elif self._holds_data():
+        elif self._holds_data(plain):
             raise NotAJobStoreError(self.locator, "destroy")
         plain.remove_root()
         self._backend, self._config = plain, None
 
-    def _holds_data(self) -> bool:
-        plain = self._plain
+    def _holds_data(self, plain: Backend) -> bool:
         names = plain.entries(plain.root)
         if any(name not in _OWN_DIRS for name in names):
             return True

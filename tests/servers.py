@@ -60,6 +60,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
@@ -73,6 +74,8 @@ __all__ = [
     "AZURITE_ACCOUNT_NAME",
     "AzureServer",
     "GCSServer",
+    "Request",
+    "RequestLog",
     "S3Server",
     "azure_server",
     "azurite_blob_command",
@@ -363,9 +366,11 @@ class S3Server:
     KEY = "testing"
     SECRET = "testing"
 
-    def __init__(self, server: Any, endpoint_url: str) -> None:
+    def __init__(self, server: Any, endpoint_url: str, requests: RequestLog) -> None:
         self._server = server
         self.endpoint_url = endpoint_url
+        #: Every request the server received, as the server saw it.
+        self.requests = requests
 
     def reset(self) -> None:
         """Delete every bucket and object (moto's ``/moto-api/reset``).
@@ -406,6 +411,56 @@ class S3Server:
         self._server.stop()
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request as a server received it."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+
+
+class RequestLog:
+    """The requests a WSGI server received, in order; safe across its threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[Request] = []
+
+    def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``app`` recording each request before handling it."""
+
+        def recording(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            headers = {
+                key[5:].replace("_", "-").lower(): str(value)
+                for key, value in environ.items()
+                if key.startswith("HTTP_")
+            }
+            entry = Request(
+                environ["REQUEST_METHOD"],
+                environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+                headers,
+            )
+            if not entry.path.startswith("/moto-api"):
+                with self._lock:
+                    self._entries.append(entry)
+            return app(environ, start_response)
+
+        return recording
+
+    def clear(self) -> None:
+        """Forget what was recorded."""
+        with self._lock:
+            self._entries.clear()
+
+    def snapshot(self) -> list[Request]:
+        """The requests recorded so far."""
+        with self._lock:
+            return list(self._entries)
+
+
 def start_s3_server(timeout: float = START_TIMEOUT, quiet: bool = True) -> S3Server:
     """Start moto's ``ThreadedMotoServer`` on ``127.0.0.1`` and a free port.
 
@@ -430,14 +485,33 @@ def start_s3_server(timeout: float = START_TIMEOUT, quiet: bool = True) -> S3Ser
         If moto is not installed or the server does not start in time.
     """
     try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
         from moto.server import ThreadedMotoServer
+        from werkzeug.serving import make_server
     except ImportError as err:
         raise RuntimeError(f"moto server cannot start: {err} (pip install 'moto[server]')") from err
+
+    requests = RequestLog()
+
+    class RecordingMotoServer(ThreadedMotoServer):
+        # moto's own _server_entry, with the app wrapped so that requests are
+        # counted and inspected where they arrive: at the server.
+        def _server_entry(self) -> None:
+            app = requests.wrap(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
 
     werkzeug_log = logging.getLogger("werkzeug")
     if quiet and werkzeug_log.level == logging.NOTSET:
         werkzeug_log.setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server = RecordingMotoServer(ip_address=HOST, port=0, verbose=False)
     # ThreadedMotoServer.start() waits, without a timeout, for its server
     # thread to bind; if binding fails that thread dies and start() never
     # returns.  So call start() from a helper thread and watch both.
@@ -457,7 +531,7 @@ def start_s3_server(timeout: float = START_TIMEOUT, quiet: bool = True) -> S3Ser
             raise RuntimeError(f"moto server not listening after {timeout:.0f} s")
         starter.join(0.02)
     host, port = server.get_host_and_port()
-    handle = S3Server(server, f"http://{host}:{port}")
+    handle = S3Server(server, f"http://{host}:{port}", requests)
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -64,7 +64,11 @@ def backend_for(fs: AbstractFileSystem, root: str) -> Backend:
 
 
 def connect(
-    locator: Locator, user_options: Mapping[str, Any], config: Config | None = None
+    locator: Locator,
+    user_options: Mapping[str, Any],
+    config: Config | None = None,
+    *,
+    encrypted: bool = True,
 ) -> Backend:
     """Open the filesystem a locator names and return its backend.
 
@@ -81,7 +85,7 @@ def connect(
     """
     options = merge_options(
         default_options(locator.protocol),
-        config_options(locator.protocol, config) if config else {},
+        config_options(locator.protocol, config, encrypted=encrypted) if config else {},
         locator.storage_options,
         user_options,
     )
@@ -99,8 +103,12 @@ def default_options(protocol: str) -> dict[str, Any]:
     return {"use_listings_cache": False} if protocol in _LISTING_CACHES else {}
 
 
-def config_options(protocol: str, config: Config) -> dict[str, Any]:
+def config_options(protocol: str, config: Config, *, encrypted: bool = True) -> dict[str, Any]:
     """Storage options the seed's ``Config`` fields imply for ``protocol``.
+
+    With ``encrypted=False``, only what reaches the service (region,
+    credentials), not the encryption settings: the marker is written and
+    read that way, so ``resume()`` can read it before it knows the key.
 
     Raises
     ------
@@ -114,6 +122,10 @@ def config_options(protocol: str, config: Config) -> dict[str, Any]:
             options["client_kwargs"] = {"region_name": config.awsRegion}
         if config.sseKey and config.sseKeyFile:
             raise ValueError("set Config.sseKey (SSE-KMS) or Config.sseKeyFile (SSE-C), not both")
+        if config.awsCredentials:
+            options.update(_aws_credentials(config.awsCredentials))
+        if not encrypted:
+            return options
         if config.sseKey:
             options["s3_additional_kwargs"] = {
                 "ServerSideEncryption": "aws:kms",
@@ -126,8 +138,6 @@ def config_options(protocol: str, config: Config) -> dict[str, Any]:
                 "SSECustomerKey": key,
             }
             _hide_in_logs(key)
-        if config.awsCredentials:
-            options.update(_aws_credentials(config.awsCredentials))
     if protocol in _GOOGLE and config.googleCredentials:
         options["token"] = os.path.expanduser(config.googleCredentials)
     return options
