@@ -8,14 +8,13 @@ Streamed reads are pinned to the ETag they started with.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, NotStored
-from .object import ObjectBackend, open_pinned
+from .base import BLOCK_SIZE, VersionConflict
+from .object import ObjectBackend
 
 __all__ = ["AzureBackend"]
 
@@ -75,37 +74,35 @@ class AzureBackend(ObjectBackend):
                 pass
 
     @override
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        from azure.core import MatchConditions
+    async def _head(self, path: str) -> tuple[int, str]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        async def properties() -> Any:
-            async with self._blob(path) as client:
-                return await client.get_blob_properties()
+        async with self._blob(path) as client:
+            try:
+                props = await client.get_blob_properties()
+            except ResourceNotFoundError:
+                raise FileNotFoundError(path) from None
+        return int(props.size), str(props.etag)
 
-        try:
-            props = self._run(properties)
-        except ResourceNotFoundError as exc:
-            raise NotStored(path) from exc
-        etag = props.etag
+    @override
+    async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        async def fetch_async(start: int, end: int) -> bytes:
-            async with self._blob(path) as client:
+        async with self._blob(path) as client:
+            try:
                 stream = await client.download_blob(
                     offset=start,
                     length=end - start,
-                    etag=etag,
+                    etag=token,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 data: bytes = await stream.readall()
-                return data
-
-        def fetch(start: int, end: int) -> bytes:
-            return self._run(fetch_async, start, end)
-
-        with open_pinned(int(props.size), fetch) as handle:
-            yield handle
+            except ResourceModifiedError:
+                raise VersionConflict(path) from None
+            except ResourceNotFoundError:
+                raise FileNotFoundError(path) from None
+        return data
 
     @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:

@@ -3,22 +3,19 @@
 Conditional writes are one multipart upload with ``ifGenerationMatch``
 (``0``: create only). gcsfs exposes only the create-only form, so the upload
 is made here, through gcsfs's own authenticated session. Reads return the
-generation with the bytes; streamed reads are pinned to that generation.
+generation with the bytes; streamed reads ask for one generation.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO
 from urllib.parse import quote
 
 from typing_extensions import override
 
-from .base import NotStored
-from .object import ObjectBackend, open_pinned
+from .object import ObjectBackend
 
 __all__ = ["GCSBackend"]
 
@@ -70,20 +67,15 @@ class GCSBackend(ObjectBackend):
             pass
 
     @override
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        try:
-            info = self.fs.info(path)
-        except FileNotFoundError as exc:
-            raise NotStored(path) from exc
-        generation = info["generation"]
+    async def _head(self, path: str) -> tuple[int, str]:
+        info = await self.fs._info(path)
+        return int(info["size"]), str(info["generation"])
 
-        def fetch(start: int, end: int) -> bytes:
-            data: bytes = self.fs.cat_file(path, start=start, end=end, generation=generation)
-            return data
-
-        with open_pinned(int(info["size"]), fetch) as handle:
-            yield handle
+    @override
+    async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
+        # A replaced generation is gone (FileNotFoundError): never mixed in.
+        data: bytes = await self.fs._cat_file(path, start=start, end=end, generation=token)
+        return data
 
     @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:

@@ -12,6 +12,7 @@ the store sees one set of errors whatever the service.
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -23,12 +24,14 @@ from typing_extensions import override
 
 from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, VersionConflict
 
-__all__ = ["ObjectBackend", "PinnedReader", "open_pinned"]
+__all__ = ["ObjectBackend", "PinnedReader"]
 
 T = TypeVar("T")
 
 #: Requests in flight at once in a bulk call.
 _CONCURRENCY = 32
+#: Tries of a stream's first read when the object keeps being replaced.
+_RETRIES = 3
 
 
 class ObjectBackend(Backend):
@@ -53,6 +56,17 @@ class ObjectBackend(Backend):
 
     async def _delete(self, path: str) -> None:
         """Delete one object; a missing one is not an error."""
+        raise NotImplementedError
+
+    async def _head(self, path: str) -> tuple[int, str]:
+        """Size and version token; FileNotFoundError if missing."""
+        raise NotImplementedError
+
+    async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of version ``token``.
+
+        Raises VersionConflict or FileNotFoundError once that version is gone.
+        """
         raise NotImplementedError
 
     # -- running them -----------------------------------------------------------
@@ -133,10 +147,10 @@ class ObjectBackend(Backend):
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
         try:
-            handle = self.fs.open(path, "rb", block_size=BLOCK_SIZE)
+            reader = PinnedReader(self, path)
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        with handle:
+        with io.BufferedReader(reader, buffer_size=BLOCK_SIZE) as handle:
             yield handle
 
     @override
@@ -172,15 +186,18 @@ class ObjectBackend(Backend):
 class PinnedReader(io.RawIOBase):
     """A read-only stream of one version of an object.
 
-    ``fetch(start, end)`` must return that version's bytes in the range, or
-    raise if the object has changed since, so a reader never mixes versions.
+    Every range request names the version first seen, so a reader never mixes
+    versions. If the object is replaced before any byte was read, the reader
+    moves to the new version; after that, a replacement raises ``OSError``.
     """
 
-    def __init__(self, size: int, fetch: Callable[[int, int], bytes]) -> None:
+    def __init__(self, backend: ObjectBackend, path: str) -> None:
         super().__init__()
-        self._size = size
-        self._fetch = fetch
+        self._backend = backend
+        self._path = path
+        self._size, self._token = backend._run(backend._head, path)
         self._pos = 0
+        self._started = False
 
     @override
     def readable(self) -> bool:
@@ -201,17 +218,33 @@ class PinnedReader(io.RawIOBase):
         return self._pos
 
     @override
+    def readall(self) -> bytes:
+        # io's default reads 8 KiB at a time: one request each.
+        parts = []
+        while part := self.read(BLOCK_SIZE):
+            parts.append(part)
+        return b"".join(parts)
+
+    @override
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        end = min(self._size, self._pos + len(view))
-        if end <= self._pos:
-            return 0
-        data = self._fetch(self._pos, end)
+        for attempt in range(_RETRIES):
+            end = min(self._size, self._pos + len(view))
+            if end <= self._pos:
+                return 0
+            try:
+                data = self._backend._run(
+                    self._backend._range, self._path, self._token, self._pos, end
+                )
+                break
+            except (VersionConflict, FileNotFoundError):
+                if self._started or attempt == _RETRIES - 1:
+                    raise OSError(
+                        errno.ESTALE, "the file changed while it was being read", self._path
+                    ) from None
+                # Nothing was read yet: read the version that replaced it.
+                self._size, self._token = self._backend._run(self._backend._head, self._path)
+        self._started = True
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-
-def open_pinned(size: int, fetch: Callable[[int, int], bytes]) -> IO[bytes]:
-    """Open a buffered reader over :class:`PinnedReader`, reading ahead one block."""
-    return io.BufferedReader(PinnedReader(size, fetch), buffer_size=BLOCK_SIZE)

@@ -3,9 +3,8 @@
 Conditional writes are ``If-None-Match: *`` (create) and ``If-Match: <ETag>``
 (replace) on a single ``PutObject``; reads are one ``GetObject``, which
 returns the ETag with the bytes; deletes of many keys are one
-``DeleteObjects`` request. Streamed reads pin the ETag (s3fs sends
-``If-Match`` on every range), so a replaced object raises instead of mixing
-versions.
+``DeleteObjects`` request. Streamed reads send ``If-Match`` with every range,
+so a replaced object raises instead of mixing versions.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import IO, Any
 
 from typing_extensions import override
 
+from .base import VersionConflict
 from .object import ObjectBackend
 
 __all__ = ["S3Backend"]
@@ -57,6 +57,31 @@ class S3Backend(ObjectBackend):
     @override
     async def _delete(self, path: str) -> None:
         await self.fs._rm_file(path)
+
+    @override
+    async def _head(self, path: str) -> tuple[int, str]:
+        bucket, key, _ = self.fs.split_path(path)
+        response = await self.fs._call_s3("head_object", Bucket=bucket, Key=key)
+        return int(response["ContentLength"]), str(response["ETag"])
+
+    @override
+    async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
+        bucket, key, _ = self.fs.split_path(path)
+        try:
+            response = await self.fs._call_s3(
+                "get_object",
+                Bucket=bucket,
+                Key=key,
+                Range=f"bytes={start}-{end - 1}",
+                IfMatch=token,
+            )
+        except OSError as exc:
+            if _error_code(exc) == "PreconditionFailed":
+                raise VersionConflict(path) from None
+            raise
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+        return data
 
     @override
     def delete_many(self, paths: list[str]) -> None:

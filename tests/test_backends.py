@@ -1,0 +1,90 @@
+"""Backend choice and the storage options it implies: no storage needed."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from fsjobstore import Config, JobStore
+from fsjobstore.backends import backend_for, config_options, default_options
+from fsjobstore.backends.base import Backend
+from fsjobstore.backends.local import LocalBackend
+from fsjobstore.backends.memory import MemoryBackend
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"),
+    [
+        ("s3", {"use_listings_cache": False}),
+        ("gs", {"use_listings_cache": False}),
+        ("az", {"use_listings_cache": False}),
+        ("abfs", {"use_listings_cache": False}),
+        ("file", {}),
+        ("memory", {}),
+        ("ftp", {}),
+    ],
+)
+def test_listing_caches_are_off_where_clients_keep_them(
+    protocol: str, expected: dict[str, object]
+) -> None:
+    assert default_options(protocol) == expected
+
+
+def test_config_options_for_s3(tmp_path: Path) -> None:
+    key_file = tmp_path / "k"
+    key_file.write_text("k" * 32)
+    config = Config(awsRegion="eu-west-1", sseKeyFile=str(key_file), awsCredentials="work")
+    options = config_options("s3", config)
+    assert options["client_kwargs"] == {"region_name": "eu-west-1"}
+    assert options["profile"] == "work"
+    assert options["s3_additional_kwargs"] == {
+        "SSECustomerAlgorithm": "AES256",
+        "SSECustomerKey": "k" * 32,
+    }
+    plain = config_options("s3", config, encrypted=False)
+    assert "s3_additional_kwargs" not in plain
+    assert plain["client_kwargs"] == {"region_name": "eu-west-1"}
+    kms = config_options("s3", Config(sseKey="alias/x"))
+    assert kms["s3_additional_kwargs"] == {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/x",
+    }
+
+
+def test_config_options_belong_to_their_protocol(tmp_path: Path) -> None:
+    config = Config(awsRegion="eu-west-1", googleCredentials="~/sa.json")
+    assert config_options("gs", config) == {"token": str(Path.home() / "sa.json")}
+    assert config_options("file", config) == {}
+    assert config_options("memory", config) == {}
+    assert "token" not in config_options("s3", config)
+
+
+def test_missing_key_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"absent\.key"):
+        config_options("s3", Config(sseKeyFile=str(tmp_path / "absent.key")))
+
+
+def test_backend_choice() -> None:
+    assert type(backend_for(fsspec.filesystem("file"), "/tmp/x")) is LocalBackend
+    assert type(backend_for(fsspec.filesystem("memory"), "/x")) is MemoryBackend
+    generic = backend_for(fsspec.filesystem("http"), "http://127.0.0.1:9/x")
+    assert type(generic) is Backend
+    assert not generic.detects_concurrent_updates
+
+
+def test_a_store_without_conditional_writes_says_so_once() -> None:
+    # Making an HTTP filesystem sends no request: nothing here leaves the process.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = JobStore("http://127.0.0.1:9/store")
+    relevant = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(relevant) == 1
+    assert "last-writer-wins" in str(relevant[0].message)
+    assert store.detects_concurrent_updates is False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert JobStore(f"memory://quiet-{id(caught)}").detects_concurrent_updates
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
