@@ -306,17 +306,16 @@ class JobStore(AbstractJobStore):
 
     @override
     def jobs(self) -> Iterator[JobDescription]:
-        paths = [
-            p
-            for p in self._backend.list_files(self._path(layout.JOBS))
-            if layout.job_id_from_key(posixpath.basename(p))
-        ]
-        for chunk in chunks(paths):
+        for chunk in chunks(self._job_paths()):
             found = self._backend.read_many(chunk)
             for path in chunk:
                 if path in found:  # deleted since the listing otherwise
                     job_id = layout.job_id_from_key(posixpath.basename(path)) or ""
                     yield _decode(job_id, *found[path])
+
+    def _job_paths(self) -> list[str]:
+        listed = self._backend.list_files(self._path(layout.JOBS))
+        return [p for p in listed if layout.job_id_from_key(posixpath.basename(p))]
 
     # -- files ------------------------------------------------------------------
 
@@ -558,20 +557,14 @@ class JobStore(AbstractJobStore):
     def summary(self) -> dict[str, int]:
         """Count what the store holds: jobs, files, their bytes, shared files, pending logs."""
         skip = len(self._backend.root) + 1
-        sizes = self.fs.find(self._path(layout.FILES), detail=True)
-        files = [
-            info
-            for p, info in sizes.items()
-            if layout.file_id_from_key(p.rstrip("/")[skip:]) is not None
+        found = self.fs.find(self._path(layout.FILES), detail=True)
+        sizes = [
+            int(i.get("size") or 0) for p, i in found.items() if layout.file_id_from_key(p[skip:])
         ]
         return {
-            "jobs": sum(
-                1
-                for p in self._backend.list_files(self._path(layout.JOBS))
-                if layout.job_id_from_key(posixpath.basename(p))
-            ),
-            "files": len(files),
-            "bytes": sum(int(info.get("size") or 0) for info in files),
+            "jobs": len(self._job_paths()),
+            "files": len(sizes),
+            "bytes": sum(sizes),
             "shared_files": len(self._backend.list_files(self._path(layout.SHARED))),
             "logs": len(self._backend.list_files(self._path(layout.INBOX))),
         }
