@@ -41,5 +41,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Measure fsjobstore against the plain-Python floor; writes benchmarks/results/."""
-    session.install("-e", ".")
+    session.install("-e", ".[test]")
     session.run("python", "benchmarks/run.py", *session.posargs)
