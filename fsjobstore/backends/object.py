@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import os
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -156,12 +157,10 @@ class ObjectBackend(Backend):
     @override
     def upload(self, local_path: str, path: str) -> None:
         with open(local_path, "rb") as source:
-            head = source.read(BLOCK_SIZE + 1)
-            if len(head) <= BLOCK_SIZE:
-                self.write(path, head)
-                return
-            source.seek(0)
-            self.write_stream(path, source)
+            if os.fstat(source.fileno()).st_size <= BLOCK_SIZE:
+                self.write(path, source.read())
+            else:
+                self.write_stream(path, source)
 
     @override
     def prepare(self, create: bool = False) -> None:

@@ -10,12 +10,26 @@ from pathlib import Path
 import pytest
 
 from fsjobstore import FileID, JobStore, NoSuchFileException
+from fsjobstore.backends.base import BLOCK_SIZE
 from fsjobstore.errors import InvalidIDError
 
 from .raw import raw_keys
 
 MiB = 1024 * 1024
-SIZES = [0, 1, MiB, 5 * MiB - 1, 5 * MiB, 5 * MiB + 1, 50 * MiB]
+#: Around S3's 5 MiB minimum part, around BLOCK_SIZE (where streams stop being
+#: spooled in memory and go up in parts), a partial third part, and many parts.
+SIZES = [
+    0,
+    1,
+    MiB,
+    5 * MiB - 1,
+    5 * MiB,
+    5 * MiB + 1,
+    BLOCK_SIZE,
+    BLOCK_SIZE + 1,
+    int(2.33 * BLOCK_SIZE),
+    50 * MiB,
+]
 
 BAD_FILE_IDS: list[object] = [
     "",

@@ -1,0 +1,191 @@
+"""Big files and streams: bounded memory, failed writers, reads of replaced files.
+
+Sizes that cross part and block boundaries are round-tripped by
+``test_files.py::test_sizes_round_trip``; a short read that leaves the
+context early is ``test_files.py::test_short_read_does_not_hang``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fsjobstore import JobStore
+from fsjobstore.backends.base import BLOCK_SIZE
+
+from ..conftest import Target
+from . import workers
+from .raw import raw_keys
+
+MiB = 1024 * 1024
+#: The big file of the memory tests, and the most any step may hold at once.
+BIG = 64 * MiB
+PEAK_LIMIT = 40 * MiB
+#: Larger than BLOCK_SIZE, so a stream takes the big-upload path.
+LARGE = BLOCK_SIZE + MiB
+
+#: How a writer fails: the exception it raises, and the encoding it writes with.
+FAILURES = [
+    pytest.param(RuntimeError, None, id="error"),
+    pytest.param(KeyboardInterrupt, None, id="interrupt"),
+    pytest.param(RuntimeError, "utf-8", id="text"),
+]
+
+
+def content(size: int, seed: str) -> bytes:
+    return b"".join(workers.chunks(size, seed))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_of(store: JobStore, file_id: str) -> str:
+    """Digest of a stored file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with store.read_file_stream(file_id) as stream:
+        while data := stream.read(MiB):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def child() -> Iterator[workers.Pool]:
+    """One spawned process: tracemalloc there sees only the client, not moto's server."""
+    pool = workers.Pool(1)
+    yield pool
+    pool.close()
+
+
+@pytest.mark.usefixtures("store")  # the child resumes it
+@pytest.mark.parametrize("op", ["stream", "update", "local"])
+def test_big_files_keep_memory_bounded(
+    child: workers.Pool, target: Target, tmp_path: Path, op: str
+) -> None:
+    """64 MiB through streams in 1 MiB chunks, or through local files, holds far less."""
+    if target.backend == "memory":
+        pytest.skip("the memory filesystem holds every file in memory by design")
+    (result,) = child.run(
+        "measure_memory",
+        target.locator,
+        target.options,
+        op=op,
+        size=BIG,
+        chunk=MiB,
+        scratch=str(tmp_path),
+    )
+    assert result["received"] == result["sent"]
+    peaks: dict[str, int] = result["peaks"]
+    print({step: f"{peak / MiB:.1f} MiB" for step, peak in peaks.items()})
+    for step, peak in peaks.items():
+        assert peak < PEAK_LIMIT, f"{step} of {BIG // MiB} MiB peaked at {peak / MiB:.1f} MiB"
+
+
+@pytest.mark.parametrize(("error", "encoding"), FAILURES)
+def test_failed_big_stream_write_leaves_nothing(
+    store: JobStore, reader: JobStore, error: type[BaseException], encoding: str | None
+) -> None:
+    before = raw_keys(store)
+    with pytest.raises(error, match="writer died"):
+        with store.write_file_stream(basename="big.bin", encoding=encoding) as (handle, file_id):
+            for data in workers.chunks(LARGE, "partial"):
+                handle.write(data if encoding is None else data.decode("latin-1"))
+            raise error("writer died")
+    assert raw_keys(store) == before
+    assert not reader.file_exists(file_id)
+    assert reader.get_all_file_ids() == []
+
+
+@pytest.mark.parametrize(("error", "encoding"), FAILURES)
+def test_failed_big_stream_update_keeps_old_content(
+    store: JobStore, reader: JobStore, error: type[BaseException], encoding: str | None
+) -> None:
+    with store.write_file_stream(basename="kept.bin") as (handle, file_id):
+        handle.write(b"old content")
+    before = {key: store.fs.size(f"{store.root}/{key}") for key in raw_keys(store)}
+    with pytest.raises(error, match="writer died"):
+        with store.update_file_stream(file_id, encoding=encoding) as handle:
+            for data in workers.chunks(LARGE, "partial"):
+                handle.write(data if encoding is None else data.decode("latin-1"))
+            raise error("writer died")
+    assert {key: store.fs.size(f"{store.root}/{key}") for key in raw_keys(store)} == before
+    with reader.read_file_stream(file_id) as stream:
+        assert stream.read() == b"old content"
+    assert reader.get_file_size(file_id) == len(b"old content")
+
+
+@pytest.mark.parametrize("replacement", ["same size", "shorter", "deleted"])
+def test_file_replaced_mid_read_is_never_mixed(
+    store: JobStore, reader: JobStore, replacement: str
+) -> None:
+    """A read that began on one version gives that version whole, or raises OSError."""
+    old = content(3 * BLOCK_SIZE, "old")
+    new = content(len(old) if replacement == "same size" else MiB, "new")
+    with store.write_file_stream(basename="big.bin") as (handle, file_id):
+        handle.write(old)
+    with store.read_file_stream(file_id) as stream:
+        first = stream.read(BLOCK_SIZE)
+        assert sha(first) == sha(old[:BLOCK_SIZE])
+        if replacement == "deleted":
+            reader.delete_file(file_id)
+        else:
+            with reader.update_file_stream(file_id) as out:
+                out.write(new)
+        rest = bytearray()
+        try:
+            while data := stream.read(MiB):
+                rest += data
+        except OSError:
+            pass  # the reader noticed the change: fine
+        else:
+            # By digest: a failing comparison of 24 MiB would print them.
+            whole = first + rest
+            assert (len(whole), sha(whole)) == (len(old), sha(old)), "versions were mixed"
+    if replacement == "deleted":
+        assert not reader.file_exists(file_id)
+    else:
+        assert digest_of(reader, file_id) == sha(new)
+
+
+def count_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every HTTP request this process makes: s3fs, gcsfs and adlfs all use aiohttp."""
+    seen: list[str] = []
+    send = aiohttp.ClientSession._request
+
+    async def counted(self: aiohttp.ClientSession, method: str, url: Any, **kwargs: Any) -> Any:
+        seen.append(f"{method} {url}")
+        return await send(self, method, url, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", counted)
+    return seen
+
+
+def test_whole_read_takes_a_few_requests(
+    target: Target,
+    store: JobStore,
+    reader: JobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``read()`` of a whole stream costs about what reading it in big chunks costs.
+
+    io's default ``readall`` reads 8 KiB at a time: a raw stream that makes a
+    request per read must replace it, or a 1 MiB ``read()`` takes 128 requests.
+    """
+    if target.backend in ("memory", "file"):
+        pytest.skip("local disk and memory make no requests")
+    data = content(MiB, "whole")
+    with store.write_file_stream(basename="whole.bin") as (handle, file_id):
+        handle.write(data)
+    seen = count_requests(monkeypatch)
+    assert digest_of(reader, file_id) == sha(data)
+    chunked = len(seen)
+    assert chunked > 0, "the client's requests are not counted"
+    seen.clear()
+    with reader.read_file_stream(file_id) as stream:
+        assert sha(stream.read()) == sha(data)
+    assert len(seen) <= chunked + 2, f"{len(seen)} requests; {chunked} in 1 MiB chunks"
