@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
+
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .job import Config, FileID, JobDescription
 
@@ -372,8 +374,10 @@ class AbstractJobStore(ABC):
         """
 
     # -- import and export ------------------------------------------------------
+    #
+    # The four calls below are written once, here; a job store implements the
+    # two hooks under them. docs/import-export.md lists the URL schemes.
 
-    @abstractmethod
     def import_file(
         self,
         src_url: str,
@@ -383,25 +387,130 @@ class AbstractJobStore(ABC):
     ) -> FileID | None:
         """Copy a file from a URL or local path into the store.
 
-        Returns the new file's ID, or None when ``shared_file_name`` makes it
-        a shared file. ``storage_options`` are for the URL's filesystem.
+        Parameters
+        ----------
+        src_url
+            A local path (relative ones too), ``file://``, ``http(s)://``,
+            ``ftp://user:pass@host/path``, ``s3://``, ``gs://``, ``az://``,
+            ``memory://`` or any installed fsspec protocol.
+        shared_file_name
+            Store it as this shared file instead of a new file.
+        storage_options
+            For the URL's filesystem (credentials, endpoint, TLS), not the
+            store's; without them fsspec's own configuration applies.
+
+        Returns
+        -------
+        FileID or None
+            The new file's ID, ending with the source's basename and carrying
+            its size and executable bit (a local file's); None for a shared
+            file.
 
         Raises
         ------
         FileNotFoundError
-            No file at the URL.
+            No file at the URL; the message names it (without credentials).
         IsADirectoryError
             The URL is a directory.
+        PermissionError
+            The server refused (HTTP 401/403, FTP login failure).
+        OSError
+            Any other failure of the URL's side, after retrying those that
+            may pass (HTTP 5xx); nothing is stored.
+        ValueError, ImportError
+            The URL is empty, or its scheme unknown or not installed (the
+            message names the package).
         """
+        found = self._import_urls([src_url], shared_file_name, storage_options, DEFAULT_CALLBACK)
+        return None if shared_file_name is not None else found[0]
 
-    @abstractmethod
+    def import_files(
+        self,
+        urls: Iterable[str],
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        callback: Callback = DEFAULT_CALLBACK,
+    ) -> list[FileID]:
+        """Import many URLs at once, concurrently, as :meth:`import_file` does each.
+
+        Parameters
+        ----------
+        urls
+            URLs or local paths.
+        storage_options
+            For the URLs' filesystems, the same for every URL.
+        callback
+            An fsspec ``Callback`` (a ``TqdmCallback`` shows a bar): told the
+            number of files, then one step per file done.
+
+        Returns
+        -------
+        list of FileID
+            In the order of ``urls``.
+
+        Raises
+        ------
+        FileNotFoundError, IsADirectoryError, PermissionError, OSError
+            As :meth:`import_file`, for the first URL that failed; files the
+            call already imported are deleted again.
+        """
+        return self._import_urls(list(urls), None, storage_options, callback)
+
     def export_file(
         self, file_id: str, dst_url: str, *, storage_options: Mapping[str, Any] | None = None
     ) -> None:
         """Copy a stored file to a URL or local path.
 
+        An HTTP(S) destination gets a ``POST``, or a ``PUT`` with
+        ``storage_options={"method": "put"}``. A destination that can be
+        written atomically never shows part of the file.
+
         Raises
         ------
         NoSuchFileException
-            The file is not stored.
+            The file is not stored; nothing is sent.
+        PermissionError, FileNotFoundError, OSError
+            The destination failed; the message names it (without
+            credentials).
         """
+        self._export_to_urls([(file_id, dst_url)], storage_options, DEFAULT_CALLBACK)
+
+    def export_files(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        callback: Callback = DEFAULT_CALLBACK,
+    ) -> None:
+        """Export many ``(file_id, dst_url)`` pairs at once, concurrently.
+
+        Every file is checked first, so a missing one sends nothing. When a
+        destination fails, the exports already done stay.
+
+        Raises
+        ------
+        NoSuchFileException
+            A file is not stored; nothing is sent.
+        PermissionError, FileNotFoundError, OSError
+            As :meth:`export_file`, for the first pair that failed.
+        """
+        self._export_to_urls(list(pairs), storage_options, callback)
+
+    @abstractmethod
+    def _import_urls(
+        self,
+        urls: Sequence[str],
+        shared_file_name: str | None,
+        storage_options: Mapping[str, Any] | None,
+        callback: Callback,
+    ) -> list[FileID]:
+        """Import ``urls``; with ``shared_file_name``, the only one, as that file ([])."""
+
+    @abstractmethod
+    def _export_to_urls(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        storage_options: Mapping[str, Any] | None,
+        callback: Callback,
+    ) -> None:
+        """Export each ``(file_id, dst_url)``."""

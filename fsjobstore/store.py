@@ -7,14 +7,14 @@ import os
 import posixpath
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
 from fsspec import AbstractFileSystem
 from typing_extensions import override
 
-from . import layout
+from . import layout, transfer
 from .abstract import AbstractJobStore
 from .backends import (
     Backend,
@@ -46,7 +46,7 @@ from .job import (
 )
 from .locator import parse_locator
 from .streams import check_text_args, chunks, is_executable, make_executable, text_mode
-from .transfer import copy_in, copy_out, open_url, redact, source_info
+from .transfer import Callback, redact
 
 __all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
 
@@ -521,36 +521,32 @@ class JobStore(AbstractJobStore):
     # -- import and export ------------------------------------------------------
 
     @override
-    def import_file(
+    def _import_urls(
         self,
-        src_url: str,
-        shared_file_name: str | None = None,
-        *,
-        storage_options: Mapping[str, Any] | None = None,
-    ) -> FileID | None:
-        shared = None if shared_file_name is None else layout.shared_key(shared_file_name)
-        fs, src = open_url(src_url, storage_options)
-        size, executable = source_info(fs, src, src_url)
-        file_id = None
-        if shared is None:
-            basename = posixpath.basename(src)
-            file_id = layout.new_file_id(
-                None, cleanup=False, executable=executable, basename=basename
-            )
-        copy_in(self._backend, fs, src, self._path(shared or layout.parse_file_id(file_id).key))
-        return None if file_id is None else FileID(file_id, size, executable)
+        urls: Sequence[str],
+        shared_file_name: str | None,
+        storage_options: Mapping[str, Any] | None,
+        callback: Callback,
+    ) -> list[FileID]:
+        return transfer.import_ids(
+            self._backend,
+            self._path,
+            urls,
+            shared_file_name,
+            storage_options=storage_options,
+            callback=callback,
+        )
 
     @override
-    def export_file(
-        self, file_id: str, dst_url: str, *, storage_options: Mapping[str, Any] | None = None
+    def _export_to_urls(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        storage_options: Mapping[str, Any] | None,
+        callback: Callback,
     ) -> None:
-        ref = layout.parse_file_id(file_id)
-        path = self._path(ref.key)
-        fs, dst = open_url(dst_url, storage_options)
-        try:
-            copy_out(self._backend, path, fs, dst, executable=ref.executable)
-        except NotStored:
-            raise NoSuchFileException(ref.file_id) from None
+        transfer.export_ids(
+            self._backend, self._path, pairs, storage_options=storage_options, callback=callback
+        )
 
     # -- summary ----------------------------------------------------------------
 

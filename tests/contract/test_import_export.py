@@ -1,4 +1,8 @@
-"""Import and export through local paths, file:// and memory:// URLs, on every backend."""
+"""Import and export through local paths, file:// and memory:// URLs, on every backend.
+
+The same calls through every other URL scheme, against real servers, are in
+test_import_export_schemes.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from fsspec.callbacks import Callback, TqdmCallback
 
 from fsjobstore import JobStore, NoSuchFileException
 
@@ -141,3 +146,132 @@ def test_toil_names(store: JobStore, tmp_path: Path) -> None:
     store.exportFile(jobStoreFileID=file_id, dstUrl=str(tmp_path / "y.txt"))
     assert (tmp_path / "y.txt").read_bytes() == b"x"
     assert store.importFile(str(src), sharedFileName="x.txt") is None
+
+
+# -- bulk calls, progress, bad input -------------------------------------------------
+
+
+class Recorder(Callback):  # type: ignore[misc]
+    """Remembers what a bulk call reported: the file count, files done, bytes per file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.children: list[Callback] = []
+
+    def branched(self, path_1: str, path_2: str, **kwargs: object) -> Callback:
+        child = Callback()
+        with self.lock:
+            self.children.append(child)
+        return child
+
+
+def test_bulk_import_and_export_keep_order_and_report_progress(
+    store: JobStore, reader: JobStore, tmp_path: Path
+) -> None:
+    sources = []
+    for i in range(20):
+        sources.append(tmp_path / f"part{i:02d}.txt")
+        sources[-1].write_bytes(b"x" * i)
+    progress = Recorder()
+    ids = store.import_files([str(p) for p in sources], callback=progress)
+    assert [file_id.size for file_id in ids] == list(range(20))
+    assert [file_id.rsplit("~", 1)[1] for file_id in ids] == [p.name for p in sources]
+    assert (progress.size, progress.value) == (20, 20)
+    assert sorted(child.value for child in progress.children) == list(range(20))
+    out = tmp_path / "out"
+    progress = Recorder()
+    reader.export_files(
+        [(f, str(out / p.name)) for f, p in zip(ids, sources, strict=True)], callback=progress
+    )
+    assert (progress.size, progress.value) == (20, 20)
+    assert all((out / p.name).read_bytes() == p.read_bytes() for p in sources)
+
+
+def test_bulk_calls_show_a_progress_bar(store: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "a.txt"
+    src.write_bytes(b"a")
+    with TqdmCallback(tqdm_kwargs={"disable": True}) as bar:
+        ids = store.import_files([str(src)] * 3, callback=bar)
+        store.export_files([(ids[0], str(tmp_path / "b.txt"))], callback=bar)
+    assert len(set(ids)) == 3
+    assert store.import_files([]) == []
+    store.export_files([])
+
+
+def test_failed_bulk_import_leaves_no_file(store: JobStore, tmp_path: Path) -> None:
+    good = []
+    for i in range(5):
+        good.append(tmp_path / f"good{i}.txt")
+        good[-1].write_bytes(b"good")
+    before = raw_keys(store)
+    urls = [str(p) for p in good[:3]] + [str(tmp_path / "missing.txt")] + [str(good[4])]
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
+        store.import_files(urls)
+    assert raw_keys(store) == before
+    with pytest.raises(ValueError, match="nosuchscheme"):
+        store.import_files([str(good[0]), "nosuchscheme://x/y"])
+    assert raw_keys(store) == before
+
+
+def test_bulk_export_with_a_missing_file_sends_nothing(store: JobStore, tmp_path: Path) -> None:
+    kept = store.get_empty_file_store_id(basename="kept")
+    ghost = store.get_empty_file_store_id(basename="ghost")
+    store.delete_file(ghost)
+    out = tmp_path / "out"
+    pairs = [(kept, str(out / "kept")), (ghost, str(out / "ghost"))]
+    with pytest.raises(NoSuchFileException, match="ghost"):
+        store.export_files(pairs)
+    assert not out.exists()
+
+
+def test_unknown_or_uninstalled_scheme_is_named(store: JobStore) -> None:
+    file_id = store.get_empty_file_store_id(basename="x")
+    with pytest.raises(ValueError, match="unknown URL scheme 'nosuchscheme'"):
+        store.import_file("nosuchscheme://host/file")
+    with pytest.raises(ValueError, match="unknown URL scheme 'nosuchscheme'"):
+        store.export_file(file_id, "nosuchscheme://host/file")
+    missing = next((p for p in UNINSTALLED if _uninstalled(p)), None)
+    if missing is None:
+        pytest.skip(f"every one of {UNINSTALLED} is installed")
+    protocol, package = missing
+    with pytest.raises(ImportError, match=rf"'{protocol}' scheme.*{package}"):
+        store.import_file(f"{protocol}://user:secret-pass@host/file")
+    with pytest.raises(ImportError) as caught:
+        store.export_file(file_id, f"{protocol}://user:secret-pass@host/file")
+    assert "secret-pass" not in str(caught.value)
+
+
+#: fsspec protocols whose packages this environment should not have, with the package.
+UNINSTALLED = [("webdav", "webdav4"), ("oci", "ocifs"), ("box", "boxfs")]
+
+
+def _uninstalled(protocol_package: tuple[str, str]) -> bool:
+    try:
+        fsspec.get_filesystem_class(protocol_package[0])
+    except ImportError:
+        return True
+    return False
+
+
+def test_upload_method_is_for_http_only(store: JobStore, tmp_path: Path) -> None:
+    file_id = store.get_empty_file_store_id(basename="x")
+    url = f"memory:///export-{uuid.uuid4().hex}/x"
+    with pytest.raises(ValueError, match="'method' applies to HTTP"):
+        store.export_file(file_id, url, storage_options={"method": "put"})
+    assert not fsspec.filesystem("memory").exists(url)
+    # An import ignores it: the same options can serve both directions.
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"in")
+    assert store.import_file(str(src), storage_options={"method": "put"}) is not None
+
+
+def test_export_makes_local_directories_and_replaces_files(store: JobStore, tmp_path: Path) -> None:
+    with store.write_file_stream(basename="r.txt") as (handle, file_id):
+        handle.write(b"new")
+    dst = tmp_path / "a" / "b" / "r.txt"
+    dst.parent.mkdir(parents=True)
+    dst.write_bytes(b"old content")
+    store.export_file(file_id, dst.as_uri())
+    assert dst.read_bytes() == b"new"
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["r.txt"]  # no temporary left
