@@ -5,7 +5,6 @@ This package is the one place that knows filesystems differ.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from ..errors import InvalidLocatorError
 from ..job import Config
 from ..locator import Locator, merge_options
+from ..redaction import SCRUBBER, guard_logs
 from .base import Backend, NotStored, VersionConflict
 from .local import LocalBackend
 from .memory import MemoryBackend
@@ -137,7 +137,9 @@ def config_options(protocol: str, config: Config, *, encrypted: bool = True) -> 
                 "SSECustomerAlgorithm": "AES256",
                 "SSECustomerKey": key,
             }
-            _hide_in_logs(key)
+            # s3fs logs every call's arguments at DEBUG level, the key included.
+            SCRUBBER.learn(frozenset({key}))
+            guard_logs()
     if protocol in _GOOGLE and config.googleCredentials:
         options["token"] = os.path.expanduser(config.googleCredentials)
     return options
@@ -167,25 +169,3 @@ def _aws_credentials(value: str) -> dict[str, Any]:
     session = AioSession()
     session.set_config_variable("credentials_file", path)
     return {"session": session}
-
-
-class _Redact(logging.Filter):
-    """Mask a secret in records of the client libraries' loggers."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "***"), None
-        return True
-
-
-def _hide_in_logs(secret: str) -> None:
-    # s3fs logs every call's arguments at DEBUG level, the customer key included.
-    for name in ("s3fs", "aiobotocore", "botocore"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _Redact) and f.secret == secret for f in logger.filters):
-            logger.addFilter(_Redact(secret))

@@ -27,7 +27,7 @@ from fsspec.callbacks import Callback
 
 from fsjobstore import JobStore, NoSuchFileException, transfer
 from fsjobstore.backends.base import BLOCK_SIZE
-from fsjobstore.transfer import redact
+from fsjobstore.transfer import redact, remote
 
 from ..conftest import Foreign, Target
 from ..webservers import FTPServer
@@ -264,7 +264,7 @@ def assert_no_credentials(*texts: str) -> None:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry without the production back-off: the attempts are counted, not timed."""
-    monkeypatch.setattr(transfer, "BACKOFF", 0.01)
+    monkeypatch.setattr(remote, "BACKOFF", 0.01)
 
 
 @HTTP
