@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -15,6 +16,11 @@ from fsjobstore import JobStore
 from fsjobstore.errors import JobStoreError
 
 from . import servers
+
+# No client may go looking for credentials beyond 127.0.0.1 (cloud metadata
+# servers): every test gives its own, or the test fails.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+os.environ.setdefault("NO_GCE_CHECK", "True")
 
 #: Every backend the contract suite runs on.
 BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
