@@ -134,6 +134,16 @@ class Backend:
         found = self.fs.cat(paths, on_error="omit")
         return {p: (d, content_token(d)) for p, d in found.items()}
 
+    def read_each(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
+        """Read paths one by one, leaving out missing ones: for cheap, local reads."""
+        found = {}
+        for path in paths:
+            try:
+                found[path] = self.read(path)
+            except FileNotFoundError:
+                continue
+        return found
+
     def create_many(self, items: Mapping[str, bytes]) -> tuple[dict[str, str], list[str]]:
         """Create many paths in one bulk call.
 

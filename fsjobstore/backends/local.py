@@ -119,13 +119,7 @@ class LocalBackend(Backend):
 
     @override
     def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
-        found = {}
-        for path in paths:
-            try:
-                found[path] = self.read(path)
-            except FileNotFoundError:
-                continue
-        return found
+        return self.read_each(paths)
 
     @override
     def create_many(self, items: Mapping[str, bytes]) -> tuple[dict[str, str], list[str]]:
