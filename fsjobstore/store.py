@@ -109,12 +109,11 @@ class JobStore(AbstractJobStore):
 
     def _backends(self, config: Config) -> tuple[Backend, Backend]:
         """Return the backends for the marker and for the data, under ``config``."""
-        protocol, user = self._parsed.protocol, self._user_options
-        access = config_options(protocol, config, encrypted=False)
-        plain = connect(self._parsed, user, config, encrypted=False) if access else self._plain
-        if config_options(protocol, config) == access:
-            return plain, plain
-        return plain, connect(self._parsed, user, config)
+        parsed, user = self._parsed, self._user_options
+        access = config_options(parsed.protocol, config, encrypted=False)
+        full = config_options(parsed.protocol, config)
+        plain = connect(parsed, user, access) if access else self._plain
+        return plain, plain if full == access else connect(parsed, user, full)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.locator)!r})"

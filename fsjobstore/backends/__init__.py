@@ -66,15 +66,13 @@ def backend_for(fs: AbstractFileSystem, root: str) -> Backend:
 def connect(
     locator: Locator,
     user_options: Mapping[str, Any],
-    config: Config | None = None,
-    *,
-    encrypted: bool = True,
+    config_implied: Mapping[str, Any] | None = None,
 ) -> Backend:
     """Open the filesystem a locator names and return its backend.
 
     Options are layered: what every store on the protocol needs, what the
-    config implies, what the locator implies, and the caller's own, later
-    ones winning.
+    config implies (:func:`config_options`), what the locator implies, and
+    the caller's own, later ones winning.
 
     Raises
     ------
@@ -85,7 +83,7 @@ def connect(
     """
     options = merge_options(
         default_options(locator.protocol),
-        config_options(locator.protocol, config, encrypted=encrypted) if config else {},
+        config_implied or {},
         locator.storage_options,
         user_options,
     )
