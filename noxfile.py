@@ -40,6 +40,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Measure fsjobstore against the plain-Python floor; writes benchmarks/results/."""
-    session.install("-e", ".[test]")
+    """Measure fsjobstore against Toil's FileJobStore and the plain-Python floor.
+
+    Toil is installed here only, never as a dependency of the package. Writes
+    benchmarks/results/latest.json and ratios.png; ``nox -s bench -- --quick``
+    is a smoke run under a minute.
+    """
+    session.install("-e", ".[test]", "toil==9.6.0", "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/chart.py")

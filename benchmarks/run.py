@@ -1,11 +1,14 @@
-"""Benchmarks: fsjobstore against the plain-Python floor, and S3 requests per operation.
+"""Benchmarks: fsjobstore side by side with Toil's FileJobStore and the plain-Python floor.
 
-Run with ``nox -s bench`` (or ``python benchmarks/run.py [--quick]``). Times are
-medians of several repetitions after a warm-up, reported as ratios to a floor
-measured in the same run: plain Python doing the least work with the same
-guarantee (write a temporary file and ``os.replace`` it; ``open``/``read``;
-``os.remove``). Request counts are counted at the S3 server (moto), so they do
-not depend on the machine. Results go to ``benchmarks/results/latest.json``.
+Run with ``nox -s bench`` (or ``python benchmarks/run.py [--quick]`` in a venv that
+has ``toil``). On local disk and tmpfs, each operation runs on the floor (plain
+Python doing the least work with the same guarantee, ``systems.Floor``), Toil's
+``FileJobStore`` and fsjobstore, each on a fresh store in the same run; every
+figure is the median of several repetitions after a warm-up, with min and max,
+and the ratios fsjobstore / Toil and fsjobstore / floor come from the same run.
+Peak RSS while streaming is measured in a fresh process per system (``rss.py``).
+S3 request counts are counted at a moto server, so they do not depend on the
+machine. Results go to ``benchmarks/results/latest.json``; ``chart.py`` draws them.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,206 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
 
-from fsjobstore import JobDescription, JobStore
+from ops import Op, operations, timed  # noqa: E402
+from systems import SYSTEMS, make, scratch  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+from fsjobstore import JobDescription, JobStore  # noqa: E402
+
+RESULTS = HERE / "results"
 KiB = 1024
-MiB = 1024 * KiB
-
-
-def timed(body: Callable[[], Any], count: int, repeats: int) -> dict[str, float]:
-    """Median, min and max microseconds per operation over ``repeats`` runs of ``count``."""
-    body()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        samples.append((time.perf_counter() - start) / count * 1e6)
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-def floor_ops(root: Path, n: int, payload: bytes) -> dict[str, Callable[[], Any]]:
-    """The same operations in plain Python, with the same atomicity."""
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / "tmp"
-    tmp.mkdir(exist_ok=True)
-
-    def write_all() -> None:
-        for i in range(n):
-            t = tmp / uuid.uuid4().hex
-            t.write_bytes(payload)
-            os.replace(t, root / f"f{i}")
-
-    def read_all() -> None:
-        for i in range(n):
-            (root / f"f{i}").read_bytes()
-
-    def remove_all() -> None:
-        for i in range(n):
-            os.remove(root / f"f{i}")
-
-    def write_then_remove() -> None:
-        write_all()
-        remove_all()
-
-    return {"write": write_all, "read": read_all, "write+remove": write_then_remove}
-
-
-def store_ops(
-    store: JobStore, n: int, payload: bytes, workdir: Path
-) -> dict[str, Callable[[], Any]]:
-    """The operations under test; each runs ``n`` times."""
-    local = workdir / "payload.bin"
-    local.write_bytes(payload)
-    out = workdir / "out.bin"
-    jobs: list[JobDescription] = []
-    files: list[str] = []
-
-    def create() -> None:
-        jobs.clear()
-        jobs.extend(store.create_job(JobDescription(jobName=f"j{i}")) for i in range(n))
-
-    def update() -> None:
-        for job in jobs:
-            job.remainingTryCount = 1
-            store.update_job(job)
-
-    def load() -> None:
-        for job in jobs:
-            store.load_job(job.jobStoreID or "")
-
-    def listing() -> None:
-        for _ in store.jobs():
-            pass
-
-    def delete() -> None:
-        for job in jobs:
-            store.delete_job(job.jobStoreID or "")
-
-    def create_delete() -> None:
-        create()
-        delete()
-
-    def write_files() -> None:
-        files.clear()
-        files.extend(store.write_file(local) for _ in range(n))
-
-    def read_files() -> None:
-        for file_id in files:
-            store.read_file(file_id, out)
-
-    def stream_files() -> None:
-        for file_id in files:
-            with store.read_file_stream(file_id) as handle:
-                handle.read()
-
-    def write_delete_files() -> None:
-        write_files()
-        for file_id in files:
-            store.delete_file(file_id)
-
-    def shared() -> None:
-        for i in range(n):
-            with store.write_shared_file_stream(f"s{i % 10}") as handle:
-                handle.write(payload)
-
-    def logs() -> None:
-        for i in range(n):
-            store.write_logs(f"message {i}")
-        store.read_logs(lambda handle: handle.read())
-
-    return {
-        "create_job": create,
-        "update_job": update,
-        "load_job": load,
-        "jobs() per job": listing,
-        "create+delete_job": create_delete,
-        "write_file 4 KiB": write_files,
-        "read_file 4 KiB": read_files,
-        "read_file_stream 4 KiB": stream_files,
-        "write+delete_file 4 KiB": write_delete_files,
-        "shared file write": shared,
-        "write_logs+read_logs": logs,
-    }
-
-
-def local_benchmarks(name: str, base: Path, n: int, repeats: int) -> dict[str, Any]:
-    """Ratios to the floor on one local filesystem (disk or tmpfs)."""
-    payload = os.urandom(4 * KiB)
-    work = Path(tempfile.mkdtemp(dir=base))
-    try:
-        store = JobStore(str(work / "store"))
-        store.initialize()
-        floors = {k: timed(f, n, repeats) for k, f in floor_ops(work / "floor", n, payload).items()}
-        ops = store_ops(store, n, payload, work)
-        floor_for = {
-            "create_job": "write",
-            "update_job": "write",
-            "load_job": "read",
-            "jobs() per job": "read",
-            "create+delete_job": "write+remove",
-            "write_file 4 KiB": "write",
-            "read_file 4 KiB": "write",  # a copy is a read plus an atomic write
-            "read_file_stream 4 KiB": "read",
-            "write+delete_file 4 KiB": "write+remove",
-            "shared file write": "write",
-            "write_logs+read_logs": "write+remove",
-        }
-        results = {}
-        for op, body in ops.items():
-            if op == "jobs() per job":
-                # Per job means over exactly n stored jobs: clear what earlier runs left.
-                for job in list(store.jobs()):
-                    store.delete_job(job.jobStoreID or "")
-            if op in ("update_job", "load_job", "jobs() per job"):
-                ops["create_job"]()
-            if op in ("read_file 4 KiB", "read_file_stream 4 KiB"):
-                ops["write_file 4 KiB"]()
-            measured = timed(body, n, repeats)
-            floor = floors[floor_for[op]]["median"]
-            results[op] = {**measured, "floor": floor, "ratio": measured["median"] / floor}
-        results["stream 256 MiB"] = stream_benchmark(store, work)
-        return {"backend": name, "path": str(base), "operations": results}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def stream_benchmark(store: JobStore, work: Path) -> dict[str, float]:
-    """MB/s of a 256 MiB stream write and read, against plain file I/O."""
-    block = os.urandom(MiB)
-    size = 256
-
-    def plain() -> float:
-        start = time.perf_counter()
-        with open(work / "plain.bin", "wb") as handle:
-            for _ in range(size):
-                handle.write(block)
-        os.replace(work / "plain.bin", work / "plain2.bin")
-        with open(work / "plain2.bin", "rb") as handle:
-            while handle.read(MiB):
-                pass
-        return time.perf_counter() - start
-
-    def ours() -> float:
-        start = time.perf_counter()
-        with store.write_file_stream() as (handle, file_id):
-            for _ in range(size):
-                handle.write(block)
-        with store.read_file_stream(file_id) as handle:
-            while handle.read(MiB):
-                pass
-        store.delete_file(file_id)
-        return time.perf_counter() - start
-
-    floor = min(plain() for _ in range(3))
-    measured = min(ours() for _ in range(3))
-    return {
-        "MB/s": 2 * size / measured,
-        "floor MB/s": 2 * size / floor,
-        "ratio": measured / floor,
-    }
 
 
 def s3_request_counts() -> dict[str, int]:
@@ -269,33 +82,131 @@ def s3_request_counts() -> dict[str, int]:
     return counts
 
 
+def run_op(op: Op, base: Path, repeats: int) -> dict[str, Any]:
+    """One operation on each system, each on a fresh store under ``base``."""
+    row: dict[str, Any] = {"count": op.count, "small": op.small, "unit": "MB/s" if op.mb else "us"}
+    with scratch(base) as work:
+        row.update(timed({kind: make(kind, work / kind) for kind in SYSTEMS}, op, repeats))
+    floor, toil, ours = (row[k]["median"] for k in SYSTEMS)
+    if op.mb:  # throughput: ratio of times is the inverse of the ratio of rates
+        row["fsjobstore/toil"], row["fsjobstore/floor"] = toil / ours, floor / ours
+    else:
+        row["fsjobstore/toil"], row["fsjobstore/floor"] = ours / toil, ours / floor
+    return row
+
+
+def peak_rss(base: Path, mib: int) -> dict[str, Any]:
+    """Peak RSS added by streaming ``mib`` MiB, per system, each in a fresh process."""
+    out: dict[str, Any] = {"MiB streamed": mib}
+    for kind in SYSTEMS:
+        done = subprocess.run(
+            [sys.executable, str(HERE / "rss.py"), kind, str(base), str(mib)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out[kind] = json.loads(done.stdout)
+    return out
+
+
+def targets(fs: str, ops: dict[str, Any], rss: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of issue 5's targets on one filesystem: what it asks, what was measured."""
+    checks: list[dict[str, Any]] = []
+
+    def check(
+        what: str, value: float, limit: float, at_most: bool = True, overlap: bool = False
+    ) -> None:
+        met = value <= limit if at_most else value >= limit
+        checks.append(
+            {"target": what, "value": round(value, 3), "limit": limit, "met": met}
+            | ({} if met else {"ranges overlap": overlap})
+        )
+
+    for name, row in ops.items():
+        ours, toil = row["fsjobstore"], row["toil"]
+        # Whether the two [min, max] ranges overlap: a miss then may be noise.
+        overlap = ours["min"] <= toil["max"] and toil["min"] <= ours["max"]
+        check(f"{fs}: {name}: fsjobstore/toil", row["fsjobstore/toil"], 1.0, overlap=overlap)
+        if (row["small"] and fs == "tmpfs") or name.startswith("read_logs"):
+            check(f"{fs}: {name}: fsjobstore/floor", row["fsjobstore/floor"], 2.0)
+        if name.startswith("read_file 4"):
+            check(f"{fs}: {name}: fsjobstore/plain copy", row["fsjobstore/floor"], 1.2)
+        if row["unit"] == "MB/s":
+            check(f"{fs}: {name}: floor/fsjobstore rate", 1 / row["fsjobstore/floor"], 0.9, False)
+    added = rss["fsjobstore"]["peak added MiB"]
+    check(f"{fs}: peak RSS added streaming {rss['MiB streamed']} MiB (MiB)", added, 64.0)
+    return checks
+
+
+def print_table(fs: str, ops: dict[str, Any], rss: dict[str, Any]) -> None:
+    print(f"\n{fs}: median [min-max]; us/op, or MB/s for streams")
+    heads = ("operation", "floor", "toil", "fsjobstore", "/toil", "/floor")
+    print("  {:<30} {:>9} {:>9} {:>22} {:>6} {:>6}".format(*heads))
+    for name, row in ops.items():
+        ours = row["fsjobstore"]
+        spread = f"{ours['median']:.1f} [{ours['min']:.0f}-{ours['max']:.0f}]"
+        print(
+            f"  {name:<30} {row['floor']['median']:9.1f} {row['toil']['median']:9.1f}"
+            f" {spread:>22} {row['fsjobstore/toil']:6.2f} {row['fsjobstore/floor']:6.2f}"
+        )
+    added = ", ".join(f"{k} {rss[k]['peak added MiB']:.1f}" for k in SYSTEMS)
+    print(f"  peak RSS added streaming {rss['MiB streamed']} MiB (MiB): {added}")
+
+
 def main() -> int:
     """Run the benchmarks, print a table, write ``results/latest.json``."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer operations, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 request counts")
+    parser.add_argument("--only", help="run only operations whose name contains this")
     args = parser.parse_args()
-    n, repeats = (50, 3) if args.quick else (500, 7)
+    if args.quick:
+        n, batch, repeats, stream_mib, rss_mib = 50, 200, 3, 32, 128
+    else:
+        n, batch, repeats, stream_mib, rss_mib = 300, 1000, 5, 256, 1024
     report: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "mode": "quick" if args.quick else "full",
         "n": n,
         "repeats": repeats,
         "local": [],
+        "targets": [],
     }
     bases = [("disk", Path(tempfile.gettempdir()))]
     if Path("/dev/shm").is_dir():
         bases.append(("tmpfs", Path("/dev/shm")))
-    for name, base in bases:
-        result = local_benchmarks(name, base, n, repeats)
-        report["local"].append(result)
-        print(f"\n{name} ({base}): fsjobstore / floor, median of {repeats} runs of {n}")
-        for op, value in result["operations"].items():
-            print(f"  {op:<28} {value['ratio']:6.2f}x")
-    report["s3_requests"] = s3_request_counts()
-    print("\nS3 requests per operation (counted at the server):")
-    for op, value in report["s3_requests"].items():
-        print(f"  {op:<36} {value}")
+    started = time.perf_counter()
+    for fs, base in bases:
+        with scratch(base) as work:
+            ops_ = operations(n, batch, stream_mib, work)
+            results = {
+                op.name: run_op(op, base, repeats)
+                for op in ops_
+                if not args.only or args.only in op.name
+            }
+        rss = peak_rss(base, rss_mib)
+        report["local"].append({"fs": fs, "path": str(base), "operations": results, "rss": rss})
+        report["targets"] += targets(fs, results, rss)
+        print_table(fs, results, rss)
+    missed = [t for t in report["targets"] if not t["met"]]
+    print(f"\ntargets: {len(report['targets']) - len(missed)} met, {len(missed)} missed")
+    for t in missed:
+        noise = " (min-max ranges overlap)" if t.get("ranges overlap") else ""
+        print(f"  MISSED {t['target']}: {t['value']} (limit {t['limit']}){noise}")
+    if not args.no_s3:
+        report["s3_requests"] = s3_request_counts()
+        print("\nS3 requests per operation (counted at the server):")
+        for op, value in report["s3_requests"].items():
+            print(f"  {op:<36} {value}")
+    report["seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{report['seconds']} s; wrote {RESULTS / 'latest.json'}")
     return 0
 
 
