@@ -288,12 +288,13 @@ class JobStore(AbstractJobStore):
     def delete_job(self, job_id: str, missing_ok: bool = False) -> None:
         path = self._path(layout.job_key(job_id))
         owned = self._path(layout.owner_prefix(job_id))
-        doomed = [p for p in self._backend.list_files(owned) if self._is_cleanup(p)]
+        listed = self._backend.list_files(owned)
         if not missing_ok and not self._backend.exists(path):
             raise NoSuchJobException(job_id)
         # Files first: if this is interrupted, the job is still there to delete again.
-        self._backend.delete_many([*doomed, path])
-        self._backend.prune(owned)
+        self._backend.delete_many([*(p for p in listed if self._is_cleanup(p)), path])
+        if listed:
+            self._backend.prune(owned)
 
     def _is_cleanup(self, path: str) -> bool:
         file_id = layout.file_id_from_key(path[len(self._backend.root) + 1 :])
@@ -408,10 +409,9 @@ class JobStore(AbstractJobStore):
 
     @override
     def delete_file(self, file_id: str, missing_ok: bool = False) -> None:
-        path = self._path(layout.parse_file_id(file_id).key)
-        if not missing_ok and not self._backend.exists(path):
-            raise NoSuchFileException(file_id)
-        self._backend.delete_many([path])
+        ref = layout.parse_file_id(file_id)
+        if not self._backend.delete(self._path(ref.key)) and not missing_ok:
+            raise NoSuchFileException(ref.file_id)
 
     @override
     def file_exists(self, file_id: str) -> bool:

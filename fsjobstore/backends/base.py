@@ -178,6 +178,13 @@ class Backend:
                 except FileNotFoundError:
                     pass
 
+    def delete(self, path: str) -> bool:
+        """Delete one file; return whether it was there."""
+        if not self.exists(path):
+            return False
+        self.delete_many([path])
+        return True
+
     def move_many(self, moves: Mapping[str, tuple[str, bytes]]) -> None:
         """Move each ``src`` to ``dst``; ``data`` is its content, already read."""
         self.write_many(dict(moves.values()))

@@ -145,6 +145,15 @@ class LocalBackend(Backend):
                 unlink_quietly(path)
 
     @override
+    def delete(self, path: str) -> bool:
+        # Files are last-writer-wins, so no lock: one unlink says it all.
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    @override
     def move_many(self, moves: Mapping[str, tuple[str, bytes]]) -> None:
         # A rename is cheaper than writing the content again.
         for src, (dst, _) in moves.items():

@@ -66,6 +66,11 @@ class MemoryBackend(Backend):
                 self.fs.store.pop(path, None)
 
     @override
+    def delete(self, path: str) -> bool:
+        with _LOCK:
+            return self.fs.store.pop(path, None) is not None
+
+    @override
     def list_files(self, prefix: str) -> list[str]:
         # MemoryFileSystem.find scans every stored file once per directory.
         start = prefix.rstrip("/") + "/"
