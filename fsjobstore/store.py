@@ -8,7 +8,7 @@ import posixpath
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any, ClassVar
 
 from fsspec import AbstractFileSystem
@@ -378,13 +378,11 @@ class JobStore(AbstractJobStore):
             make_executable(local)
 
     @override
-    @contextmanager
     def read_file_stream(
         self, file_id: str, encoding: str | None = None, errors: str | None = None
-    ) -> Iterator[IO[Any]]:
+    ) -> AbstractContextManager[IO[Any]]:
         ref = layout.parse_file_id(file_id)
-        with self._reading(self._path(ref.key), ref.file_id, "file", encoding, errors) as h:
-            yield h
+        return self._reading(self._path(ref.key), ref.file_id, "file", encoding, errors)
 
     @override
     def update_file(self, file_id: str, local_path: str | os.PathLike[str]) -> None:
@@ -452,13 +450,11 @@ class JobStore(AbstractJobStore):
             yield h
 
     @override
-    @contextmanager
     def read_shared_file_stream(
         self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
-    ) -> Iterator[IO[Any]]:
+    ) -> AbstractContextManager[IO[Any]]:
         path = self._path(layout.shared_key(shared_file_name))
-        with self._reading(path, shared_file_name, "shared file", encoding, errors) as h:
-            yield h
+        return self._reading(path, shared_file_name, "shared file", encoding, errors)
 
     # -- streams ----------------------------------------------------------------
 
@@ -475,8 +471,12 @@ class JobStore(AbstractJobStore):
     ) -> Iterator[IO[Any]]:
         check_text_args(encoding, errors)
         try:
-            with self._backend.open_read(path) as raw, text_mode(raw, encoding, errors) as h:
-                yield h
+            with self._backend.open_read(path) as raw:
+                if encoding is None:  # the common case: no wrapper to go through
+                    yield raw
+                else:
+                    with text_mode(raw, encoding, errors) as text:
+                        yield text
         except NotStored:
             raise NoSuchFileException(name, what) from None
 
