@@ -7,7 +7,7 @@ must not run code.
 from __future__ import annotations
 
 import json
-import uuid
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -253,7 +253,7 @@ def encode_job(job: JobDescription) -> bytes:
     values = job._public()
     extra = {k: v for k, v in values.items() if k not in _JOB_FIELDS}
     doc = {k: values[k] for k in _JOB_FIELDS}
-    doc.update(format=_FORMAT, revision=uuid.uuid4().hex, attributes=extra)
+    doc.update(format=_FORMAT, revision=secrets.token_hex(16), attributes=extra)
     return _dumps("job", doc, values)
 
 

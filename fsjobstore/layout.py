@@ -23,8 +23,8 @@ so callers may put it in a local file name.
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from dataclasses import dataclass
 
 from .errors import InvalidIDError
@@ -97,7 +97,7 @@ def _check_str(kind: str, value: object) -> str:
 
 def new_job_id() -> str:
     """Return a fresh job ID (32 hex digits)."""
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def check_job_id(job_id: object) -> str:
@@ -165,7 +165,7 @@ def new_file_id(
     else:
         owner = check_job_id(job_id)
     flags = ("C" if cleanup else "") + ("X" if executable else "")
-    return f"{owner}~{uuid.uuid4().hex}{flags}~{sanitize_basename(basename or '')}"
+    return f"{owner}~{secrets.token_hex(16)}{flags}~{sanitize_basename(basename or '')}"
 
 
 def parse_file_id(file_id: object) -> FileRef:
@@ -232,4 +232,4 @@ def new_log_key() -> str:
     The time prefix only orders listings for people; delivery never depends
     on it, so a lagging clock loses nothing.
     """
-    return f"{INBOX}{time.time_ns():020d}-{uuid.uuid4().hex}"
+    return f"{INBOX}{time.time_ns():020d}-{secrets.token_hex(16)}"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import secrets
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, ClassVar
@@ -299,8 +299,8 @@ class Backend:
 
 def local_temp(local_path: str) -> str:
     """Return a temporary name beside ``local_path``, so ``os.replace`` stays atomic."""
-    head, tail = os.path.split(os.path.abspath(local_path))
-    return os.path.join(head, f".{tail}.fsjobstore-{uuid.uuid4().hex[:12]}")
+    head, tail = os.path.split(local_path)  # a relative head is the same directory
+    return os.path.join(head, f".{tail}.fsjobstore-{secrets.token_hex(6)}")
 
 
 def unlink_quietly(path: str) -> None:

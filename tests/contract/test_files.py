@@ -233,6 +233,43 @@ def test_read_file_with_symlink_gives_the_content(store: JobStore, tmp_path: Pat
     assert out.is_symlink() == (store.fs.protocol[0] == "file")
 
 
+def test_read_file_replaces_a_destination_and_copies_by_default(
+    store: JobStore, reader: JobStore, tmp_path: Path
+) -> None:
+    first = store.write_file(make_local(tmp_path, "first.txt", b"first"))
+    second = store.write_file(make_local(tmp_path, "second.txt", b"second"))
+    out = tmp_path / "out" / "dest.txt"
+    out.parent.mkdir()
+    reader.read_file(first, out, symlink=True)
+    reader.read_file(second, out)  # over a link (on local disk) or a copy
+    assert not out.is_symlink()
+    assert out.read_bytes() == b"second"
+    # A copy: changing it leaves the stored file alone.
+    out.write_bytes(b"changed")
+    with reader.read_file_stream(second) as handle:
+        assert handle.read() == b"second"
+    reader.read_file(first, out)
+    assert out.read_bytes() == b"first"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dest.txt"]
+
+
+def test_failed_read_file_keeps_the_destination(store: JobStore, tmp_path: Path) -> None:
+    file_id = store.write_file(make_local(tmp_path, "kept.txt", b"new"))
+    out = tmp_path / "out"
+    out.mkdir()
+    dest = out / "dest.txt"
+    dest.write_bytes(b"old")
+    store.delete_file(file_id)
+    for symlink in (False, True):
+        with pytest.raises(NoSuchFileException):
+            store.read_file(file_id, dest, symlink=symlink)
+    assert dest.read_bytes() == b"old"
+    live = store.write_file(make_local(tmp_path, "live.txt", b"live"))
+    with pytest.raises(IsADirectoryError):
+        store.read_file(live, out)
+    assert sorted(p.name for p in out.iterdir()) == ["dest.txt"]
+
+
 def test_get_all_file_ids_lists_only_files(
     store: JobStore, reader: JobStore, tmp_path: Path
 ) -> None:
