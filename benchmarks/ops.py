@@ -126,6 +126,10 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
         for file_id in held[id(system)]:
             system.read_file(file_id, out)
 
+    def link_files(system: System, _: None) -> None:
+        for file_id in held[id(system)]:
+            system.read_link(file_id, out)
+
     def stream_files(system: System, _: None) -> None:
         for file_id in held[id(system)]:
             system.read_stream(file_id)
@@ -192,6 +196,7 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
         Op(f"batch() of {batch} creates", batched, batch, prepare=lambda s: new_jobs(s, batch)),
         Op("write_file 4 KiB", write_files, n),
         Op("read_file 4 KiB", read_files, n, setup=write_held),
+        Op("read_file 4 KiB, symlink=True", link_files, n, setup=write_held),
         Op("read_file_stream 4 KiB", stream_files, n, setup=write_held),
         Op("delete_file 4 KiB", delete_files, n, prepare=fresh_files),
         Op("shared file write 4 KiB", shared_write, n),

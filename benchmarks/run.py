@@ -129,7 +129,7 @@ def targets(fs: str, ops: dict[str, Any], rss: dict[str, Any]) -> list[dict[str,
         check(f"{fs}: {name}: fsjobstore/toil", row["fsjobstore/toil"], 1.0, overlap=overlap)
         if (row["small"] and fs == "tmpfs") or name.startswith("read_logs"):
             check(f"{fs}: {name}: fsjobstore/floor", row["fsjobstore/floor"], 2.0)
-        if name.startswith("read_file 4"):
+        if name == "read_file 4 KiB":
             check(f"{fs}: {name}: fsjobstore/plain copy", row["fsjobstore/floor"], 1.2)
         if row["unit"] == "MB/s":
             check(f"{fs}: {name}: floor/fsjobstore rate", 1 / row["fsjobstore/floor"], 0.9, False)

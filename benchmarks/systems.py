@@ -54,6 +54,10 @@ class System:
     def read_file(self, file_id: str, out: str) -> None:
         raise NotImplementedError
 
+    def read_link(self, file_id: str, out: str) -> None:
+        """``read_file`` with ``symlink=True``: a link where the system can make one."""
+        raise NotImplementedError
+
     def read_stream(self, file_id: str) -> int:
         raise NotImplementedError
 
@@ -146,6 +150,11 @@ class Floor(System):
     def read_file(self, file_id: str, out: str) -> None:
         shutil.copyfile(file_id, out)  # a plain copy
 
+    def read_link(self, file_id: str, out: str) -> None:
+        tmp = f"{out}.{uuid.uuid4().hex}"  # replaced atomically, as fsjobstore does
+        os.symlink(file_id, tmp)
+        os.replace(tmp, out)
+
     def read_stream(self, file_id: str) -> int:
         with open(file_id, "rb") as handle:
             return len(handle.read())
@@ -227,6 +236,9 @@ class ApiSystem(System):
 
     def read_file(self, file_id: str, out: str) -> None:
         self.store.read_file(file_id, out)
+
+    def read_link(self, file_id: str, out: str) -> None:
+        self.store.read_file(file_id, out, symlink=True)
 
     def read_stream(self, file_id: str) -> int:
         with self.store.read_file_stream(file_id) as handle:
