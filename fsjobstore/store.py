@@ -465,20 +465,17 @@ class JobStore(AbstractJobStore):
         with self._backend.open_write(path) as raw, text_mode(raw, encoding, errors) as handle:
             yield handle, raw
 
-    @contextmanager
     def _reading(
         self, path: str, name: str, what: str, encoding: str | None, errors: str | None
-    ) -> Iterator[IO[Any]]:
+    ) -> IO[Any]:
+        # The open handle itself is the context manager: no generator to go
+        # through on small reads. Closing a text wrapper closes the raw handle.
         check_text_args(encoding, errors)
         try:
-            with self._backend.open_read(path) as raw:
-                if encoding is None:  # the common case: no wrapper to go through
-                    yield raw
-                else:
-                    with text_mode(raw, encoding, errors) as text:
-                        yield text
+            raw = self._backend.open_read(path)
         except NotStored:
             raise NoSuchFileException(name, what) from None
+        return raw if encoding is None else io.TextIOWrapper(raw, encoding, errors)
 
     # -- logs -------------------------------------------------------------------
 

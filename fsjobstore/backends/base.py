@@ -210,22 +210,22 @@ class Backend:
 
     # -- streams and local files ----------------------------------------------
 
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
-        """Open ``path`` for reading.
+    def open_read(self, path: str) -> IO[bytes]:
+        """Open ``path`` for reading; the handle is its own context manager.
+
+        Opening here rather than on entering a ``with`` lets a missing file
+        be told apart from a FileNotFoundError raised later, in the body.
 
         Raises
         ------
         NotStored
-            Nothing at ``path`` (a FileNotFoundError raised in the body is not
-            turned into one).
+            Nothing at ``path``.
         """
         try:
-            handle = self.fs.open(path, "rb")
+            handle: IO[bytes] = self.fs.open(path, "rb")
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        with handle:
-            yield handle
+        return handle
 
     @contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:

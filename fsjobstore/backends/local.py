@@ -193,14 +193,11 @@ class LocalBackend(Backend):
         return st.st_size
 
     @override
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+    def open_read(self, path: str) -> IO[bytes]:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+            return open(path, "rb")
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        with handle:
-            yield handle
 
     @override
     @contextmanager

@@ -88,13 +88,12 @@ class MemoryBackend(Backend):
             raise FileNotFoundError(path) from None
 
     @override
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+    def open_read(self, path: str) -> IO[bytes]:
         try:
             data = self._bytes(path)
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        yield io.BytesIO(data)
+        return io.BytesIO(data)
 
     @override
     @contextmanager

@@ -16,8 +16,7 @@ import errno
 import io
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Any, TypeVar
 
 from fsspec.asyn import sync
@@ -145,14 +144,12 @@ class ObjectBackend(Backend):
                 raise result
 
     @override
-    @contextmanager
-    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+    def open_read(self, path: str) -> IO[bytes]:
         try:
             reader = PinnedReader(self, path)
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        with io.BufferedReader(reader, buffer_size=BLOCK_SIZE) as handle:
-            yield handle
+        return io.BufferedReader(reader, buffer_size=BLOCK_SIZE)
 
     @override
     def upload(self, local_path: str, path: str) -> None:
