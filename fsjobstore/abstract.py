@@ -255,11 +255,15 @@ class AbstractJobStore(ABC):
 
     @abstractmethod
     def read_file(self, file_id: str, local_path: PathLike, symlink: bool = False) -> None:
-        """Copy a stored file to a local path (replacing it atomically).
+        """Copy a stored file to a local path, replacing what is there.
 
-        The executable bit recorded in the file ID is restored. With
-        ``symlink=True`` a store on local disk links to the stored file
-        instead of copying it; the caller must then not modify it.
+        The local path never holds part of a file: the copy is made under a
+        temporary name beside it and renamed into place (a store on local
+        disk unlinks an existing file just before, so for a moment there is
+        none). If the copy fails, an existing file is kept. The executable
+        bit recorded in the file ID is restored. With ``symlink=True`` a
+        store on local disk links to the stored file instead of copying it;
+        the caller must then not modify it.
 
         Raises
         ------
