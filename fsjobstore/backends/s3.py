@@ -12,10 +12,11 @@ from __future__ import annotations
 import errno
 from typing import IO, Any
 
+from fsspec import AbstractFileSystem
 from typing_extensions import override
 
 from .base import VersionConflict
-from .object import ObjectBackend
+from .object import _CONCURRENCY, ObjectBackend
 
 __all__ = ["S3Backend"]
 
@@ -28,6 +29,21 @@ def _error_code(exc: BaseException) -> str | None:
 
 class S3Backend(ObjectBackend):
     """Backend for :class:`s3fs.S3FileSystem`."""
+
+    def __init__(self, fs: AbstractFileSystem, root: str) -> None:
+        super().__init__(fs, root)
+        # botocore keeps at most 10 connections (max_pool_connections), fewer
+        # than the requests a bulk call keeps in flight: that capped every bulk
+        # call at 10 requests at a time. Unless the caller chose a size, raise
+        # it before s3fs makes its client (an instance that already has one is
+        # left as it is).
+        config = getattr(fs, "config_kwargs", None)
+        if (
+            isinstance(config, dict)
+            and "max_pool_connections" not in config
+            and getattr(fs, "_s3", None) is None
+        ):
+            fs.config_kwargs = {**config, "max_pool_connections": _CONCURRENCY}
 
     @override
     async def _get(self, path: str) -> tuple[bytes, str]:
@@ -88,6 +104,32 @@ class S3Backend(ObjectBackend):
         # One DeleteObjects request per 1,000 keys; missing keys are fine.
         if paths:
             self.fs.rm(paths)
+
+    @override
+    def list_files(self, prefix: str) -> list[str]:
+        # One paginated ListObjectsV2: s3fs's find() follows an empty listing
+        # with a HEAD and a second LIST, to see whether the prefix is itself
+        # an object, which no prefix of a store is.
+        try:
+            return sorted(self._run(self._list, prefix))
+        except FileNotFoundError:  # no bucket
+            return []
+
+    async def _list(self, prefix: str) -> list[str]:
+        bucket, key, _ = self.fs.split_path(prefix)
+        key = key.strip("/")
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+        found: list[str] = []
+        while True:
+            response = await self.fs._call_s3("list_objects_v2", **request)
+            found += (
+                f"{bucket}/{item['Key']}"
+                for item in response.get("Contents", [])
+                if not item["Key"].endswith("/")  # a console's "folder" marker
+            )
+            if not response.get("IsTruncated"):
+                return found
+            request["ContinuationToken"] = response["NextContinuationToken"]
 
     @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:

@@ -268,6 +268,18 @@ def test_jobs_lists_every_job(store: JobStore, reader: JobStore) -> None:
     assert {j.jobStoreID for j in reader.jobs()} == created - set(gone)
 
 
+def test_jobs_lists_more_than_a_page(store: JobStore, reader: JobStore) -> None:
+    # Object stores list 1,000 keys per page, and delete at most 1,000 per request.
+    with store.batch():
+        created = {store.create_job(new_job(f"p{i}")).jobStoreID for i in range(1005)}
+    assert {j.jobStoreID for j in reader.jobs()} == created
+    owner = sorted(i or "" for i in created)[0]
+    files = [store.get_empty_file_store_id(owner, cleanup=True) for _ in range(3)]
+    reader.delete_job(owner)
+    assert not any(reader.file_exists(f) for f in files)
+    assert reader.summary()["jobs"] == 1004
+
+
 def test_listed_jobs_can_be_updated(store: JobStore, reader: JobStore) -> None:
     store.create_job(new_job())
     (listed,) = list(reader.jobs())
