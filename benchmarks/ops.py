@@ -65,7 +65,8 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
     payload.write_bytes(os.urandom(4096))
     local, out = str(payload), str(work / "out.bin")
     block = os.urandom(MiB)
-    held: dict[int, list[str]] = {}
+    # Keyed by the system itself: an id() is reused once a system is freed.
+    held: dict[System, list[str]] = {}
 
     def create_n(system: System, count: int = n) -> list[str]:
         return [system.create(system.new_job()) for _ in range(count)]
@@ -74,10 +75,10 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
         create_n(system)
 
     def create_held(system: System) -> None:
-        held[id(system)] = create_n(system)
+        held[system] = create_n(system)
 
     def write_held(system: System) -> None:
-        held[id(system)] = [system.write_file(local) for _ in range(n)]
+        held[system] = [system.write_file(local) for _ in range(n)]
 
     def new_jobs(system: System, count: int = n) -> list[Any]:
         return [system.new_job() for _ in range(count)]
@@ -99,7 +100,7 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
             system.update(job)
 
     def load(system: System, _: None) -> None:
-        for job_id in held[id(system)]:
+        for job_id in held[system]:
             system.load(job_id)
 
     def listing(system: System, _: None) -> None:
@@ -123,15 +124,15 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
             system.write_file(local)
 
     def read_files(system: System, _: None) -> None:
-        for file_id in held[id(system)]:
+        for file_id in held[system]:
             system.read_file(file_id, out)
 
     def link_files(system: System, _: None) -> None:
-        for file_id in held[id(system)]:
+        for file_id in held[system]:
             system.read_link(file_id, out)
 
     def stream_files(system: System, _: None) -> None:
-        for file_id in held[id(system)]:
+        for file_id in held[system]:
             system.read_stream(file_id)
 
     def fresh_files(system: System) -> list[str]:
@@ -173,16 +174,16 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
         assert system.read_logs(read_all=True) == n
 
     def stream_write(system: System, _: None) -> None:
-        held[id(system)] = [system.stream_write(block, stream_mib)]
+        held[system] = [system.stream_write(block, stream_mib)]
 
     def stream_written(system: System) -> None:
-        held[id(system)] = [system.stream_write(block, stream_mib)]
+        held[system] = [system.stream_write(block, stream_mib)]
 
     def stream_read(system: System, _: None) -> None:
-        system.stream_read(held[id(system)][0])
+        system.stream_read(held[system][0])
 
     def drop_streams(system: System) -> None:
-        for file_id in held.pop(id(system), []):
+        for file_id in held.pop(system, []):
             system.delete_file(file_id)
 
     mb = stream_mib * MiB / 1e6
