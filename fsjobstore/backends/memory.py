@@ -1,8 +1,9 @@
 """fsspec's in-memory filesystem, made safe for threads.
 
 ``MemoryFileSystem`` keeps every file in one dict per process, so a process
-lock makes conditional writes exact. Reads copy the bytes: its own
-``open("rb")`` hands every reader the same shared buffer, and its
+lock makes conditional writes exact. Small reads copy the
+bytes and streams read through a view of them: its own ``open("rb")``
+hands every reader the same file object, position included, and its
 ``open("wb")`` makes a file visible before it is written.
 """
 
@@ -12,7 +13,7 @@ import io
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
@@ -90,10 +91,13 @@ class MemoryBackend(Backend):
     @override
     def open_read(self, path: str) -> IO[bytes]:
         try:
-            data = self._bytes(path)
-        except FileNotFoundError as exc:
+            stored = self.fs.store[path]
+        except KeyError as exc:
             raise NotStored(path) from exc
-        return io.BytesIO(data)
+        # A view, not a copy: streaming a big file must not double it. Writes
+        # through this backend replace the stored object rather than change
+        # it, so the view keeps the version it opened.
+        return io.BufferedReader(_ViewReader(stored.getbuffer()))
 
     @override
     @contextmanager
@@ -106,3 +110,40 @@ class MemoryBackend(Backend):
     def upload(self, local_path: str, path: str) -> None:
         with open(local_path, "rb") as handle:
             self.write(path, handle.read())
+
+
+class _ViewReader(io.RawIOBase):
+    """A read-only raw stream over a memoryview, released on close."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._pos = 0
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def seekable(self) -> bool:
+        return True
+
+    @override
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    @override
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._pos : self._pos + len(buffer)]
+        size = len(chunk)
+        buffer[:size] = chunk
+        self._pos += size
+        return size
+
+    @override
+    def close(self) -> None:
+        self._view.release()
+        super().close()

@@ -8,6 +8,7 @@ context early is ``test_files.py::test_short_read_does_not_hang``.
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,24 @@ def test_big_files_keep_memory_bounded(
     print({step: f"{peak / MiB:.1f} MiB" for step, peak in peaks.items()})
     for step, peak in peaks.items():
         assert peak < PEAK_LIMIT, f"{step} of {BIG // MiB} MiB peaked at {peak / MiB:.1f} MiB"
+
+
+def test_big_reads_from_memory_hold_no_copy(store: JobStore, target: Target) -> None:
+    """The memory filesystem holds the file itself; a read must not hold it again."""
+    if target.backend != "memory":
+        pytest.skip("measured in a child process by test_big_files_keep_memory_bounded")
+    with store.write_file_stream() as (handle, file_id):
+        for data in workers.chunks(BIG, "memory", MiB):
+            handle.write(data)
+    tracemalloc.start()
+    try:
+        with store.read_file_stream(file_id) as stream:
+            while stream.read(MiB):
+                pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_LIMIT, f"reading {BIG // MiB} MiB peaked at {peak / MiB:.1f} MiB"
 
 
 @pytest.mark.parametrize(("error", "encoding"), FAILURES)
