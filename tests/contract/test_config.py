@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from fsjobstore import Config, JobDescription, JobStore, NoSuchJobException
+from fsjobstore.backends.base import BLOCK_SIZE
+from fsjobstore.backends.s3 import PART_SIZE
 
 from ..conftest import BUCKET, Target
 from ..servers import S3Server
@@ -56,6 +58,11 @@ def exercise(store: JobStore, tmp_path: Path) -> list[str]:
     with store.read_shared_file_stream("shared.txt") as handle:
         handle.read()
     store.write_logs("a log message")
+    for size in (BLOCK_SIZE + 1, PART_SIZE + 1):  # one PUT of a spool; a multipart upload
+        with store.write_file_stream(job.jobStoreID, basename=f"big{size}") as (out, big):
+            out.write(b"\0" * size)
+        with store.read_file_stream(big) as handle:
+            assert len(handle.read()) == size
     return sorted(k for k in raw_keys(store) if k != ".fsjobstore.json")
 
 
