@@ -18,7 +18,8 @@ from fsjobstore.backends.memory import MemoryBackend
 @pytest.mark.parametrize(
     ("protocol", "expected"),
     [
-        ("s3", {"use_listings_cache": False}),
+        ("s3", {"use_listings_cache": False, "config_kwargs": {"max_pool_connections": 32}}),
+        ("s3a", {"use_listings_cache": False, "config_kwargs": {"max_pool_connections": 32}}),
         ("gs", {"use_listings_cache": False}),
         ("az", {"use_listings_cache": False}),
         ("abfs", {"use_listings_cache": False}),
@@ -27,10 +28,23 @@ from fsjobstore.backends.memory import MemoryBackend
         ("ftp", {}),
     ],
 )
-def test_listing_caches_are_off_where_clients_keep_them(
+def test_listing_caches_are_off_and_s3_pools_fit_the_bulk_calls(
     protocol: str, expected: dict[str, object]
 ) -> None:
     assert default_options(protocol) == expected
+
+
+def test_a_users_pool_size_and_other_client_settings_win() -> None:
+    # Nothing is sent: s3fs makes its client on the first request.
+    offline = {"key": "k", "secret": "s", "endpoint_url": "http://127.0.0.1:9"}
+    store = JobStore(
+        "s3://fsjobstore-pool/x",
+        **offline,
+        config_kwargs={"max_pool_connections": 5, "connect_timeout": 7},
+    )
+    assert store.fs.config_kwargs == {"max_pool_connections": 5, "connect_timeout": 7}
+    store = JobStore("s3://fsjobstore-pool/y", **offline, config_kwargs={"connect_timeout": 7})
+    assert store.fs.config_kwargs == {"max_pool_connections": 32, "connect_timeout": 7}
 
 
 def test_config_options_for_s3(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from ..redaction import SCRUBBER, guard_logs
 from .base import Backend, NotStored, VersionConflict
 from .local import LocalBackend
 from .memory import MemoryBackend
+from .object import CONCURRENCY
 
 __all__ = [
     "Backend",
@@ -98,7 +99,12 @@ def connect(
 
 def default_options(protocol: str) -> dict[str, Any]:
     """Storage options every store on ``protocol`` needs, before the user's own."""
-    return {"use_listings_cache": False} if protocol in _LISTING_CACHES else {}
+    options: dict[str, Any] = {"use_listings_cache": False} if protocol in _LISTING_CACHES else {}
+    if protocol in _AWS:
+        # botocore keeps 10 connections unless told otherwise, which would cap
+        # a bulk call at 10 requests in flight instead of the backend's 32.
+        options["config_kwargs"] = {"max_pool_connections": CONCURRENCY}
+    return options
 
 
 def config_options(protocol: str, config: Config, *, encrypted: bool = True) -> dict[str, Any]:

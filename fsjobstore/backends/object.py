@@ -24,12 +24,12 @@ from typing_extensions import override
 
 from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, VersionConflict
 
-__all__ = ["ObjectBackend", "PinnedReader"]
+__all__ = ["CONCURRENCY", "ObjectBackend", "PinnedReader"]
 
 T = TypeVar("T")
 
 #: Requests in flight at once in a bulk call.
-_CONCURRENCY = 32
+CONCURRENCY = 32
 #: Tries of a stream's first read when the object keeps being replaced.
 _RETRIES = 3
 
@@ -76,7 +76,7 @@ class ObjectBackend(Backend):
         return result
 
     async def _gather(self, awaitables: list[Awaitable[T]]) -> list[T | BaseException]:
-        limit = asyncio.Semaphore(_CONCURRENCY)
+        limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one(awaitable: Awaitable[T]) -> T:
             async with limit:

@@ -15,11 +15,10 @@ import os
 import stat
 from typing import IO, Any
 
-from fsspec import AbstractFileSystem
 from typing_extensions import override
 
 from .base import VersionConflict
-from .object import _CONCURRENCY, ObjectBackend
+from .object import ObjectBackend
 
 __all__ = ["PART_SIZE", "S3Backend"]
 
@@ -35,21 +34,6 @@ def _error_code(exc: BaseException) -> str | None:
 
 class S3Backend(ObjectBackend):
     """Backend for :class:`s3fs.S3FileSystem`."""
-
-    def __init__(self, fs: AbstractFileSystem, root: str) -> None:
-        super().__init__(fs, root)
-        # botocore keeps at most 10 connections (max_pool_connections), fewer
-        # than the requests a bulk call keeps in flight: that capped every bulk
-        # call at 10 requests at a time. Unless the caller chose a size, raise
-        # it before s3fs makes its client (an instance that already has one is
-        # left as it is).
-        config = getattr(fs, "config_kwargs", None)
-        if (
-            isinstance(config, dict)
-            and "max_pool_connections" not in config
-            and getattr(fs, "_s3", None) is None
-        ):
-            fs.config_kwargs = {**config, "max_pool_connections": _CONCURRENCY}
 
     @override
     async def _get(self, path: str) -> tuple[bytes, str]:
