@@ -27,11 +27,12 @@ __all__ = ["Export", "Source", "export_one", "import_one"]
 
 logger = logging.getLogger("fsjobstore.transfer")
 
-#: Options that tune only a client's caches: filesystems differing in nothing
-#: else reach the same service as the same user.
+#: Options that tune only a client's caches and connection pool: filesystems
+#: differing in nothing else reach the same service as the same user.
 _CACHE_OPTIONS = frozenset(
     {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
 )
+_POOL_OPTIONS = frozenset({"max_pool_connections"})  # inside botocore's config_kwargs
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,13 @@ def _same_service(a: AbstractFileSystem, b: AbstractFileSystem) -> bool:
 
     def essential(fs: AbstractFileSystem) -> dict[str, Any]:
         options = getattr(fs, "storage_options", None) or {}
-        return {k: v for k, v in options.items() if k not in _CACHE_OPTIONS}
+        kept = {k: v for k, v in options.items() if k not in _CACHE_OPTIONS}
+        config = kept.pop("config_kwargs", None)
+        if isinstance(config, Mapping):
+            config = {k: v for k, v in config.items() if k not in _POOL_OPTIONS}
+        if config:
+            kept["config_kwargs"] = config
+        return kept
 
     try:
         return bool(essential(a) == essential(b))
