@@ -18,7 +18,7 @@ from typing import IO, Any
 from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
 
-from .base import Backend, NotStored, content_token
+from .base import BLOCK_SIZE, Backend, NotStored, content_token
 
 __all__ = ["MemoryBackend"]
 
@@ -94,6 +94,8 @@ class MemoryBackend(Backend):
             stored = self.fs.store[path]
         except KeyError as exc:
             raise NotStored(path) from exc
+        if stored.size <= BLOCK_SIZE:  # a copy is cheaper than a reader over a view
+            return io.BytesIO(stored.getvalue())
         # A view, not a copy: streaming a big file must not double it. Writes
         # through this backend replace the stored object rather than change
         # it, so the view keeps the version it opened.
