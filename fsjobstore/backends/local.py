@@ -237,11 +237,13 @@ class LocalBackend(Backend):
             # destination; copied by hand, as shutil.copyfile's four stats
             # cost more than the copy of a small file.
             try:
-                src = open(path, "rb")  # noqa: SIM115 - closed by the with below
+                src = os.open(path, os.O_RDONLY)
             except FileNotFoundError as exc:
                 raise NotStored(path) from exc
-            with src:
+            try:
                 _copy_into(src, tmp)
+            finally:
+                os.close(src)
             # Unlinking first: renaming over an existing file makes ext4 flush
             # the new one to disk (auto_da_alloc), which costs 4x the copy.
             # The destination is missing for a moment, but never partial.
@@ -282,19 +284,19 @@ class LocalBackend(Backend):
             return []
 
 
-def _copy_into(src: IO[bytes], tmp: str) -> None:
-    """Copy ``src`` into a new file ``tmp``, in the kernel where it can."""
+def _copy_into(src: int, tmp: str) -> None:
+    """Copy the open file ``src`` into a new file ``tmp``, in the kernel where it can."""
     fd = os.open(tmp, _NEW, 0o666)
     try:
         offset = 0
         try:
-            while sent := os.sendfile(fd, src.fileno(), offset, _READ):
+            while sent := os.sendfile(fd, src, offset, _READ):
                 offset += sent
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or offset:
                 raise
-            with open(fd, "wb", closefd=False) as dst:
-                shutil.copyfileobj(src, dst)
+            with open(src, "rb", closefd=False) as source, open(fd, "wb", closefd=False) as dst:
+                shutil.copyfileobj(source, dst)
     finally:
         os.close(fd)
 
