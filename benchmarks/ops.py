@@ -102,7 +102,14 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
     """Every operation, ``n`` at a time (``batch`` jobs in one batch())."""
     payload = work / "payload.bin"
     payload.write_bytes(os.urandom(4096))
-    local, out = str(payload), str(work / "out.bin")
+    local = str(payload)
+    # A destination per system: sharing one, a system would replace the file
+    # (or link) the one before made, and pay for its writeback.
+    outs: dict[System, str] = {}
+
+    def out(system: System) -> str:
+        return outs.setdefault(system, str(work / f"out-{len(outs)}.bin"))
+
     block = os.urandom(MiB)
     # Keyed by the system itself: an id() is reused once a system is freed.
     held: dict[System, list[str]] = {}
@@ -164,11 +171,11 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
 
     def read_files(system: System, _: None) -> None:
         for file_id in held[system]:
-            system.read_file(file_id, out)
+            system.read_file(file_id, out(system))
 
     def link_files(system: System, _: None) -> None:
         for file_id in held[system]:
-            system.read_link(file_id, out)
+            system.read_link(file_id, out(system))
 
     def stream_files(system: System, _: None) -> None:
         for file_id in held[system]:
