@@ -85,6 +85,27 @@ def main() -> int:
             for name, why in panel.get("skipped", {}).items():
                 print(f"\n{name}: {'; '.join(why.values())}.")
             print(f"\n{rss_line(panel['rss'])}\n")
+    concurrency = report.get("concurrency")
+    if concurrency:
+        delay = concurrency["delay each way (s)"] * 1000
+        print(f"### Behind a delay proxy ({delay:g} ms each way)\n")
+        print(
+            "| backend: operation | one at a time | fsjobstore | floor bulk"
+            " | speedup | fsjobstore ÷ floor bulk |"
+        )
+        print("|---|--:|--:|--:|--:|--:|")
+        for backend, body in concurrency["backends"].items():
+            for name, row in body["operations"].items():
+                forms = row["forms"]
+                cells = " | ".join(
+                    f"{forms[k]['median']:.2f} s [{forms[k]['min']:.2f}-{forms[k]['max']:.2f}]"
+                    for k in ("sequential", "fsjobstore", "floor bulk")
+                )
+                print(
+                    f"| {backend}: {name} | {cells} | {row['speedup']['fsjobstore']:.1f}x"
+                    f" | {row['fsjobstore/floor bulk']:.2f} |"
+                )
+        print()
     missed = [t for t in report["targets"] if not t["met"]]
     print(f"Targets: {len(report['targets']) - len(missed)} met, {len(missed)} missed:\n")
     for t in missed:

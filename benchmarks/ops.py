@@ -108,7 +108,10 @@ def operations(n: int, batch: int, stream_mib: int, work: Path) -> list[Op]:  # 
     outs: dict[System, str] = {}
 
     def out(system: System) -> str:
-        return outs.setdefault(system, str(work / f"out-{len(outs)}.bin"))
+        path = outs.get(system)
+        if path is None:  # made once: building it costs as much as a small read
+            path = outs[system] = str(work / f"out-{len(outs)}.bin")
+        return path
 
     block = os.urandom(MiB)
     # Keyed by the system itself: an id() is reused once a system is freed.
