@@ -245,7 +245,7 @@ class LocalBackend(Backend):
             finally:
                 os.close(src)
             # Unlinking first: renaming over an existing file makes ext4 flush
-            # the new one to disk (auto_da_alloc), which costs 4x the copy.
+            # the new one to disk (auto_da_alloc), measured at 2x a plain copy.
             # The destination is missing for a moment, but never partial.
             unlink_quietly(local_path)
             os.rename(tmp, local_path)

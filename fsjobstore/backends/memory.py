@@ -146,6 +146,13 @@ class _ViewReader(io.RawIOBase):
         return size
 
     @override
+    def readall(self) -> bytes:
+        # io's default reads 8 KiB at a time.
+        data = bytes(self._view[self._pos :])
+        self._pos += len(data)
+        return data
+
+    @override
     def close(self) -> None:
         self._view.release()
         super().close()

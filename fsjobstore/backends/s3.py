@@ -4,11 +4,14 @@ Conditional writes are ``If-None-Match: *`` (create) and ``If-Match: <ETag>``
 (replace) on a single ``PutObject``; reads are one ``GetObject``, which
 returns the ETag with the bytes; deletes of many keys are one
 ``DeleteObjects`` request. Streamed reads send ``If-Match`` with every range,
-so a replaced object raises instead of mixing versions.
+so a replaced object raises instead of mixing versions. Streams bigger than a
+spool block go up from the spool file, in one ``PutObject`` up to 50 MiB and
+in 50 MiB parts beyond, each part a view of the file that the client streams.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -166,7 +169,10 @@ class S3Backend(ObjectBackend):
                 "complete_multipart_upload", MultipartUpload={"Parts": parts}, **ids
             )
         except BaseException:
-            await self.fs._call_s3("abort_multipart_upload", **ids)
+            # The upload's own error is the one to report; parts left by a
+            # failed abort are removed by the bucket's lifecycle rules.
+            with contextlib.suppress(Exception):
+                await self.fs._call_s3("abort_multipart_upload", **ids)
             raise
 
 
