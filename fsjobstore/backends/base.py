@@ -10,6 +10,7 @@ primitives their filesystem can do better or more safely.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 import secrets
@@ -20,12 +21,14 @@ from contextlib import contextmanager
 from typing import IO, ClassVar
 
 from fsspec import AbstractFileSystem
+from typing_extensions import override
 
 __all__ = [
     "BLOCK_SIZE",
     "COPY_BUFFER",
     "Backend",
     "NotStored",
+    "SizedReader",
     "VersionConflict",
     "content_token",
     "local_temp",
@@ -295,6 +298,33 @@ class Backend:
             return [posixpath.basename(p.rstrip("/")) for p in self.fs.ls(directory, detail=False)]
         except FileNotFoundError:
             return []
+
+
+class SizedReader(io.RawIOBase):
+    """A read-only, seekable raw stream of ``size`` bytes; subclasses give ``readinto``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+        self._pos = 0
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def seekable(self) -> bool:
+        return True
+
+    @override
+    def tell(self) -> int:
+        return self._pos
+
+    @override
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
 
 
 def local_temp(local_path: str) -> str:

@@ -18,7 +18,7 @@ from typing import IO, Any
 from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, Backend, NotStored, content_token
+from .base import BLOCK_SIZE, Backend, NotStored, SizedReader, content_token
 
 __all__ = ["MemoryBackend"]
 
@@ -114,28 +114,12 @@ class MemoryBackend(Backend):
             self.write(path, handle.read())
 
 
-class _ViewReader(io.RawIOBase):
+class _ViewReader(SizedReader):
     """A read-only raw stream over a memoryview, released on close."""
 
     def __init__(self, view: memoryview) -> None:
+        super().__init__(len(view))
         self._view = view
-        self._pos = 0
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def seekable(self) -> bool:
-        return True
-
-    @override
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._pos = base + offset
-        return self._pos
 
     @override
     def readinto(self, buffer: Any) -> int:

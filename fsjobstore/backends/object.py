@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar
 from fsspec.asyn import sync
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, VersionConflict
+from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, SizedReader, VersionConflict
 
 __all__ = ["CONCURRENCY", "ObjectBackend", "PinnedReader"]
 
@@ -179,7 +179,7 @@ class ObjectBackend(Backend):
             raise
 
 
-class PinnedReader(io.RawIOBase):
+class PinnedReader(SizedReader):
     """A read-only stream of one version of an object.
 
     Every range request names the version first seen, so a reader never mixes
@@ -188,30 +188,11 @@ class PinnedReader(io.RawIOBase):
     """
 
     def __init__(self, backend: ObjectBackend, path: str) -> None:
-        super().__init__()
+        size, self._token = backend._run(backend._head, path)
+        super().__init__(size)
         self._backend = backend
         self._path = path
-        self._size, self._token = backend._run(backend._head, path)
-        self._pos = 0
         self._started = False
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def seekable(self) -> bool:
-        return True
-
-    @override
-    def tell(self) -> int:
-        return self._pos
-
-    @override
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     @override
     def readall(self) -> bytes:

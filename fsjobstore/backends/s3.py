@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from typing_extensions import override
 
-from .base import VersionConflict
+from .base import SizedReader, VersionConflict
 from .object import ObjectBackend
 
 __all__ = ["PART_SIZE", "S3Backend"]
@@ -176,40 +176,22 @@ class S3Backend(ObjectBackend):
             raise
 
 
-class _Slice(io.RawIOBase):
+class _Slice(SizedReader):
     """A seekable, read-only view of ``length`` bytes of a file from ``start``.
 
     The client reads it twice (to sign and to send) and never holds it whole.
     """
 
     def __init__(self, fd: int, start: int, length: int) -> None:
-        super().__init__()
-        self._fd, self._start, self._length, self._pos = fd, start, length, 0
+        super().__init__(length)
+        self._fd, self._start = fd, start
 
     def __len__(self) -> int:
-        return self._length
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def seekable(self) -> bool:
-        return True
-
-    @override
-    def tell(self) -> int:
-        return self._pos
-
-    @override
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+        return self._size
 
     @override
     def readinto(self, buffer: Any) -> int:
-        want = min(len(buffer), self._length - self._pos)
+        want = min(len(buffer), self._size - self._pos)
         if want <= 0:
             return 0
         data = os.pread(self._fd, want, self._start + self._pos)
