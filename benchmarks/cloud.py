@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ sys.path.insert(1, str(HERE.parent))
 
 import cloud_systems as cs  # noqa: E402
 from ops import Op, operations, timed  # noqa: E402
+from systems import machine  # noqa: E402
 
 #: The emulators' names, for the tables.
 SERVED_BY = {"s3": "moto", "gcs": "fake-gcs-server", "azure": "Azurite", "memory": "in process"}
@@ -311,11 +310,7 @@ def run(quick: bool, only: tuple[str, ...] = cs.BACKENDS) -> dict[str, Any]:
     mode = QUICK if quick else FULL
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "mode": "quick" if quick else "full",
         "n": mode.n,
         "batch": mode.batch,

@@ -68,7 +68,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -85,6 +84,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
 from proxy import DEFAULT_DELAY, DelayProxy  # noqa: E402
+from systems import machine  # noqa: E402
 
 # Nothing here imports gcsfs before tests.servers sets GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT.
 from fsjobstore import Config, JobDescription, JobStore  # noqa: E402
@@ -532,12 +532,7 @@ def run(
     repeats = 2 if quick else 5
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load average before": os.getloadavg(),
-        },
+        "machine": machine() | {"load average before": os.getloadavg()},
         "mode": "quick" if quick else "full",
         "repeats": repeats,
         "delay each way (s)": delay,

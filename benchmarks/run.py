@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,7 +34,7 @@ sys.path.insert(1, str(HERE.parent))
 import cloud  # noqa: E402
 import concurrency  # noqa: E402
 from ops import Op, operations, timed_fresh  # noqa: E402
-from systems import SYSTEMS, System, make, scratch  # noqa: E402
+from systems import SYSTEMS, System, machine, make, scratch  # noqa: E402
 
 RESULTS = HERE / "results"
 KiB = 1024
@@ -136,11 +134,7 @@ def main() -> int:
     else:
         n, batch, repeats, stream_mib, rss_mib = 300, 1000, 5, 256, 1024
     report: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "mode": "quick" if args.quick else "full",
         "n": n,

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import json
 import os
+import platform
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -278,6 +279,15 @@ class ApiSystem(System):
     def stream_read(self, file_id: str) -> int:
         with self.store.read_file_stream(file_id) as handle:
             return _read_all(handle)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, for the reports."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
 
 
 def make(kind: str, root: Path) -> System:
