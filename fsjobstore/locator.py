@@ -27,16 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidLocatorError
+from .protocols import FAMILIES, facts
 
 __all__ = ["FAMILIES", "Locator", "merge_options", "parse_locator"]
-
-#: Families of locators, by the protocols that belong to each; used by the
-#: restricted store classes (``FileJobStore`` …) to refuse a foreign locator.
-FAMILIES: Mapping[str, frozenset[str]] = {
-    "file": frozenset({"file", "local"}),
-    "aws": frozenset({"s3", "s3a"}),
-    "google": frozenset({"gs", "gcs"}),
-}
 
 _URL = re.compile(r"(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://(?P<path>.*)", re.DOTALL)
 _TYPED = re.compile(r"(?P<kind>[A-Za-z][A-Za-z0-9+.-]+):(?P<rest>.*)", re.DOTALL)
@@ -72,11 +65,8 @@ class Locator:
 
     @property
     def family(self) -> str:
-        """``"file"``, ``"aws"``, ``"google"``, or the protocol for any other."""
-        for name, protocols in FAMILIES.items():
-            if self.protocol in protocols:
-                return name
-        return self.protocol
+        """``"file"``, ``"aws"``, ``"google"``, ``"azure"``, ``"sftp"``, else the protocol."""
+        return facts(self.protocol).family or self.protocol
 
 
 def parse_locator(locator: str) -> Locator:

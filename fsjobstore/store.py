@@ -16,13 +16,7 @@ from typing_extensions import override
 
 from . import layout, transfer
 from .abstract import AbstractJobStore
-from .backends import (
-    Backend,
-    NotStored,
-    VersionConflict,
-    config_options,
-    connect,
-)
+from .backends import Backend, NotStored, VersionConflict, connect
 from .errors import (
     ConcurrentFileModificationException,
     InvalidIDError,
@@ -110,8 +104,9 @@ class JobStore(AbstractJobStore):
     def _backends(self, config: Config) -> tuple[Backend, Backend]:
         """Return the backends for the marker and for the data, under ``config``."""
         parsed, user = self._parsed, self._user_options
-        access = config_options(parsed.protocol, config, encrypted=False)
-        full = config_options(parsed.protocol, config)
+        backend = type(self._plain)
+        access = backend.config_options(config, encrypted=False)
+        full = backend.config_options(config)
         plain = connect(parsed, user, access) if access else self._plain
         return plain, plain if full == access else connect(parsed, user, full)
 

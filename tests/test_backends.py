@@ -9,10 +9,12 @@ import fsspec
 import pytest
 
 from fsjobstore import Config, JobStore
-from fsjobstore.backends import backend_for, config_options, default_options
+from fsjobstore.backends import backend_for, default_options
 from fsjobstore.backends.base import Backend
+from fsjobstore.backends.gcs import GCSBackend
 from fsjobstore.backends.local import LocalBackend
 from fsjobstore.backends.memory import MemoryBackend
+from fsjobstore.backends.s3 import S3Backend
 
 
 @pytest.mark.parametrize(
@@ -51,34 +53,35 @@ def test_config_options_for_s3(tmp_path: Path) -> None:
     key_file = tmp_path / "k"
     key_file.write_text("k" * 32)
     config = Config(awsRegion="eu-west-1", sseKeyFile=str(key_file), awsCredentials="work")
-    options = config_options("s3", config)
+    options = S3Backend.config_options(config)
     assert options["client_kwargs"] == {"region_name": "eu-west-1"}
     assert options["profile"] == "work"
     assert options["s3_additional_kwargs"] == {
         "SSECustomerAlgorithm": "AES256",
         "SSECustomerKey": "k" * 32,
     }
-    plain = config_options("s3", config, encrypted=False)
+    plain = S3Backend.config_options(config, encrypted=False)
     assert "s3_additional_kwargs" not in plain
     assert plain["client_kwargs"] == {"region_name": "eu-west-1"}
-    kms = config_options("s3", Config(sseKey="alias/x"))
+    kms = S3Backend.config_options(Config(sseKey="alias/x"))
     assert kms["s3_additional_kwargs"] == {
         "ServerSideEncryption": "aws:kms",
         "SSEKMSKeyId": "alias/x",
     }
 
 
-def test_config_options_belong_to_their_protocol(tmp_path: Path) -> None:
+def test_config_options_belong_to_their_backend(tmp_path: Path) -> None:
     config = Config(awsRegion="eu-west-1", googleCredentials="~/sa.json")
-    assert config_options("gs", config) == {"token": str(Path.home() / "sa.json")}
-    assert config_options("file", config) == {}
-    assert config_options("memory", config) == {}
-    assert "token" not in config_options("s3", config)
+    assert GCSBackend.config_options(config) == {"token": str(Path.home() / "sa.json")}
+    assert LocalBackend.config_options(config) == {}
+    assert MemoryBackend.config_options(config) == {}
+    assert Backend.config_options(config) == {}
+    assert "token" not in S3Backend.config_options(config)
 
 
 def test_missing_key_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"absent\.key"):
-        config_options("s3", Config(sseKeyFile=str(tmp_path / "absent.key")))
+        S3Backend.config_options(Config(sseKeyFile=str(tmp_path / "absent.key")))
 
 
 def test_backend_choice() -> None:

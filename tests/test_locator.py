@@ -59,7 +59,7 @@ VALID: list[tuple[str, str, str, str, str | None, dict[str, Any]]] = [
     ("s3a://bucket/p", "s3a://bucket/p", "s3a", "aws", None, {}),
     ("gs://bucket/p", "gs://bucket/p", "gs", "google", None, {}),
     ("gcs://bucket/p", "gcs://bucket/p", "gcs", "google", None, {}),
-    ("az://container/p", "az://container/p", "az", "az", None, {}),
+    ("az://container/p", "az://container/p", "az", "azure", None, {}),
     ("memory://store", "memory://store", "memory", "memory", None, {}),
     ("simplecache::s3://b/p", "simplecache::s3://b/p", "s3", "aws", None, {}),
 ]
@@ -175,9 +175,13 @@ def test_invalid_locator_error_is_a_value_error() -> None:
         ("s3a", "aws"),
         ("gs", "google"),
         ("gcs", "google"),
-        ("az", "az"),
+        ("az", "azure"),
+        ("abfs", "azure"),
+        ("sftp", "sftp"),
+        ("ssh", "sftp"),
         ("memory", "memory"),
-        ("abfs", "abfs"),
+        ("ftp", "ftp"),
+        ("kvfs", "kvfs"),
     ],
 )
 def test_family_of_protocol(protocol: str, family: str) -> None:
@@ -185,7 +189,7 @@ def test_family_of_protocol(protocol: str, family: str) -> None:
 
 
 def test_families_are_disjoint() -> None:
-    assert set(FAMILIES) == {"file", "aws", "google"}
+    assert set(FAMILIES) == {"file", "aws", "google", "azure", "sftp"}
     seen: set[str] = set()
     for protocols in FAMILIES.values():
         assert not seen & protocols

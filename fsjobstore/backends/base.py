@@ -9,6 +9,7 @@ primitives their filesystem can do better or more safely.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -16,12 +17,19 @@ import posixpath
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import IO, ClassVar
+from contextlib import contextmanager, suppress
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from fsspec import AbstractFileSystem
 from typing_extensions import override
+
+from ..protocols import facts
+from .failures import as_builtin
+
+if TYPE_CHECKING:
+    from ..job import Config
 
 __all__ = [
     "BLOCK_SIZE",
@@ -32,6 +40,7 @@ __all__ = [
     "VersionConflict",
     "content_token",
     "local_temp",
+    "protocol_of",
     "unlink_quietly",
 ]
 
@@ -60,12 +69,22 @@ def content_token(data: bytes) -> str:
 
 
 class Backend:
-    """Storage primitives on one fsspec filesystem.
+    """Storage primitives on one fsspec filesystem: the generic path.
 
-    The generic implementation makes no concurrency promise: conditional
-    writes read, compare and write without a lock, so concurrent writers can
-    overwrite each other. Subclasses that can do better set
-    :attr:`detects_concurrent_updates`.
+    It works on any filesystem that implements the basic
+    ``AbstractFileSystem`` calls. It makes the parent directories a write
+    needs where the filesystem does not; where a rename within the
+    filesystem is atomic (:attr:`Protocol.atomic_rename`), it writes to a
+    temporary name in ``<root>/tmp/`` and renames it into place, so readers
+    never see part of a write; elsewhere each write is one call to the
+    filesystem, as atomic as the filesystem makes it. Where one filesystem
+    object holds a single connection (:attr:`Protocol.one_connection`),
+    each thread gets its own. Every error of the client comes out as a
+    builtin exception naming the path.
+
+    It makes no concurrency promise: conditional writes read, compare and
+    write without a lock, so concurrent writers can overwrite each other.
+    Subclasses that can do better set :attr:`detects_concurrent_updates`.
 
     Parameters
     ----------
@@ -77,10 +96,62 @@ class Backend:
 
     #: Whether ``create`` and ``replace`` are safe against concurrent writers.
     detects_concurrent_updates: ClassVar[bool] = False
+    #: Whether a write into a missing directory fails, so that the backend
+    #: makes the directory and writes again (object stores have none).
+    needs_parents: ClassVar[bool] = True
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
-        self.fs = fs
         self.root = root
+        self.facts = facts(protocol_of(fs))
+        self._fs = fs
+        self._threads: threading.local | None = None
+        if self.facts.one_connection:
+            # The thread that made the backend keeps the filesystem it was given.
+            self._threads = threading.local()
+            self._threads.fs = fs
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """The filesystem; where it holds one connection, this thread's own instance."""
+        if self._threads is None:
+            return self._fs
+        fs: AbstractFileSystem | None = getattr(self._threads, "fs", None)
+        if fs is None:
+            fs = self._threads.fs = _twin(self._fs)
+        return fs
+
+    # -- options a store on this backend needs -----------------------------------
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Storage options every store on this backend needs, before the user's own."""
+        return {}
+
+    @classmethod
+    def config_options(cls, config: Config, *, encrypted: bool = True) -> dict[str, Any]:
+        """Storage options the seed's ``Config`` fields imply on this backend.
+
+        With ``encrypted=False``, only what reaches the service (region,
+        credentials), not encryption settings: the marker is written and
+        read that way, so ``resume()`` can read it before it knows a key.
+        """
+        del config, encrypted
+        return {}
+
+    # -- the error boundary -------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, path: str) -> Iterator[None]:
+        """Report any client error inside as a builtin exception naming ``path``."""
+        try:
+            yield
+        except (VersionConflict, NotStored):
+            raise
+        except Exception as exc:
+            error = as_builtin(exc, path)
+            if error is exc:
+                raise
+            raise error from exc
 
     # -- single small objects -------------------------------------------------
 
@@ -92,7 +163,8 @@ class Backend:
         FileNotFoundError
             Nothing at ``path``.
         """
-        data = self.fs.cat_file(path)
+        with self._errors(path):
+            data = bytes(self.fs.cat_file(path))
         return data, content_token(data)
 
     def create(self, path: str, data: bytes) -> str:
@@ -103,8 +175,8 @@ class Backend:
         FileExistsError
             Something is stored at ``path`` already.
         """
-        if self.fs.exists(path):
-            raise FileExistsError(path)
+        if self.exists(path):
+            raise FileExistsError(errno.EEXIST, "already stored", path)
         self.write(path, data)
         return content_token(data)
 
@@ -126,7 +198,45 @@ class Backend:
 
     def write(self, path: str, data: bytes) -> None:
         """Write ``data`` at ``path``, replacing what is there, in one operation."""
-        self.fs.pipe_file(path, data)
+        if not self.facts.atomic_rename:
+            self._pipe(path, data)
+            return
+        temp = self._temp()
+        try:
+            self._pipe(temp, data)
+            self._move(temp, path)
+        except BaseException:
+            self._discard(temp)
+            raise
+
+    def _temp(self) -> str:
+        """Return a new temporary name in ``<root>/tmp/``, where a crash leaves it reclaimable."""
+        return f"{self.root}/tmp/{secrets.token_hex(16)}"
+
+    def _pipe(self, path: str, data: bytes) -> None:
+        with self._errors(path):
+            try:
+                self.fs.pipe_file(path, data)
+            except FileNotFoundError:
+                if not self.needs_parents:
+                    raise
+                self.fs.makedirs(self.fs._parent(path), exist_ok=True)
+                self.fs.pipe_file(path, data)
+
+    def _move(self, source: str, path: str) -> None:
+        with self._errors(path):
+            try:
+                self.fs.mv(source, path)
+            except FileNotFoundError:
+                if not self.needs_parents:
+                    raise
+                # The source is there (just written): the target's folder is not.
+                self.fs.makedirs(self.fs._parent(path), exist_ok=True)
+                self.fs.mv(source, path)
+
+    def _discard(self, path: str) -> None:
+        with suppress(Exception):
+            self.fs.rm_file(path)
 
     # -- many small objects ---------------------------------------------------
 
@@ -134,8 +244,17 @@ class Backend:
         """Read many paths in one bulk call; paths gone meanwhile are left out."""
         if not paths:
             return {}
-        found = self.fs.cat(paths, on_error="omit")
-        return {p: (d, content_token(d)) for p, d in found.items()}
+        with self._errors(paths[0]):
+            found = self.fs.cat(paths, on_error="return")
+        result: dict[str, tuple[bytes, str]] = {}
+        for path, data in found.items():
+            if isinstance(data, BaseException):
+                error = as_builtin(data, path) if isinstance(data, Exception) else data
+                if isinstance(error, FileNotFoundError):
+                    continue
+                raise error
+            result[path] = (bytes(data), content_token(data))
+        return result
 
     def read_each(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
         """Read paths one by one, leaving out missing ones: for cheap, local reads."""
@@ -156,36 +275,51 @@ class Backend:
             The version token of each path written, and the paths that were
             already stored and so were not written.
         """
-        existing = [p for p in items if self.fs.exists(p)]
+        existing = [p for p in items if self.exists(p)]
         todo = {p: d for p, d in items.items() if p not in existing}
-        if todo:
-            self.fs.pipe(dict(todo))
+        self.write_many(todo)
         return {p: content_token(d) for p, d in todo.items()}, existing
 
     def write_many(self, items: Mapping[str, bytes]) -> None:
-        """Write many paths in one bulk call."""
-        if items:
-            self.fs.pipe(dict(items))
+        """Write many paths, in one bulk call where writes go straight to their place."""
+        if not items:
+            return
+        if self.facts.atomic_rename:
+            for path, data in items.items():
+                self.write(path, data)
+            return
+        with self._errors(next(iter(items))):
+            try:
+                self.fs.pipe(dict(items))
+            except FileNotFoundError:
+                if not self.needs_parents:
+                    raise
+                for parent in {self.fs._parent(p) for p in items}:
+                    self.fs.makedirs(parent, exist_ok=True)
+                self.fs.pipe(dict(items))
 
     def delete_many(self, paths: list[str]) -> None:
         """Delete many paths in one bulk call; missing ones are ignored."""
         if not paths:
             return
         try:
-            self.fs.rm(paths)
+            with self._errors(paths[0]):
+                self.fs.rm(paths)
         except FileNotFoundError:
             # Some filesystems refuse the whole call for one missing path.
             for path in paths:
-                try:
-                    self.fs.rm_file(path)
-                except FileNotFoundError:
-                    pass
+                self.delete(path)
 
     def delete(self, path: str) -> bool:
         """Delete one file; return whether it was there."""
+        # Asked first: deleting a missing object is no error on object stores.
         if not self.exists(path):
             return False
-        self.delete_many([path])
+        try:
+            with self._errors(path):
+                self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
         return True
 
     def move_many(self, moves: Mapping[str, tuple[str, bytes]]) -> None:
@@ -196,19 +330,22 @@ class Backend:
     def list_files(self, prefix: str) -> list[str]:
         """Every file below the directory ``prefix``, recursively; [] if none."""
         try:
-            return sorted(self.fs.find(prefix))
+            with self._errors(prefix):
+                return sorted(self.fs.find(prefix))
         except FileNotFoundError:
             return []
 
     def exists(self, path: str) -> bool:
         """Whether a file is stored at ``path``."""
-        return bool(self.fs.isfile(path))
+        with self._errors(path):
+            return bool(self.fs.isfile(path))
 
     def size(self, path: str) -> int:
         """Size of the file at ``path``; FileNotFoundError if none."""
-        info = self.fs.info(path)
+        with self._errors(path):
+            info = self.fs.info(path)
         if info.get("type") == "directory":
-            raise FileNotFoundError(path)
+            raise FileNotFoundError(errno.ENOENT, "a directory, not a file", path)
         return int(info["size"])
 
     # -- streams and local files ----------------------------------------------
@@ -225,10 +362,11 @@ class Backend:
             Nothing at ``path``.
         """
         try:
-            handle: IO[bytes] = self.fs.open(path, "rb")
+            with self._errors(path):
+                handle = self.fs.open(path, "rb")
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        return handle
+        return io.BufferedReader(_Reporting(self, path, handle), buffer_size=COPY_BUFFER)
 
     @contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:
@@ -249,12 +387,41 @@ class Backend:
 
     def write_stream(self, path: str, source: IO[bytes]) -> None:
         """Upload a large stream; subclasses make it invisible until complete."""
-        with self.fs.open(path, "wb") as dst:
-            shutil.copyfileobj(source, dst, COPY_BUFFER)
+        target = self._temp() if self.facts.atomic_rename else path
+        try:
+            with self._errors(target):
+                try:
+                    handle = self.fs.open(target, "wb")
+                except FileNotFoundError:
+                    if not self.needs_parents:
+                        raise
+                    self.fs.makedirs(self.fs._parent(target), exist_ok=True)
+                    handle = self.fs.open(target, "wb")
+                with handle:
+                    shutil.copyfileobj(source, handle, COPY_BUFFER)
+            if target != path:
+                self._move(target, path)
+        except BaseException:
+            if target != path:
+                self._discard(target)
+            raise
 
     def upload(self, local_path: str, path: str) -> None:
-        """Copy a local file to ``path`` atomically."""
-        self.fs.put_file(local_path, path)
+        """Copy a local regular file to ``path`` atomically."""
+        with open(local_path, "rb") as source:
+            if os.fstat(source.fileno()).st_size <= BLOCK_SIZE:
+                self.write(path, source.read())
+            else:
+                self.write_stream(path, source)
+
+    def copy(self, source: str, path: str) -> None:
+        """Copy the stored file ``source`` to ``path`` within this filesystem."""
+        if not self.facts.atomic_rename:
+            with self._errors(path):
+                self.fs.cp_file(source, path)
+            return
+        with self.open_read(source) as handle:
+            self.write_stream(path, handle)
 
     def download(self, path: str, local_path: str, *, symlink: bool = False) -> None:
         """Copy ``path`` to a local file, replacing it atomically.
@@ -278,26 +445,70 @@ class Backend:
     # -- whole-store operations -----------------------------------------------
 
     def prepare(self, create: bool = False) -> None:
-        """Make what writes need: directories, and with ``create`` the bucket too."""
+        """Make what writes need: with ``create``, the root (and a bucket, where one is needed)."""
+        if create:
+            with self._errors(self.root):
+                self.fs.makedirs(self.root, exist_ok=True)
 
     def prune(self, directory: str) -> None:
         """Remove ``directory`` if it is empty and the filesystem has directories."""
+        with suppress(OSError, NotImplementedError), self._errors(directory):
+            self.fs.rmdir(directory)
 
     def remove_root(self) -> None:
         """Remove what is left of the root once the store inside it is deleted."""
-        try:
-            if self.fs.isdir(self.root) and not self.fs.ls(self.root, detail=False):
-                self.fs.rmdir(self.root)
-        except (OSError, NotImplementedError):
-            # Object stores have no real directories; nothing is left behind.
-            pass
+        for directory in (f"{self.root}/tmp", self.root):
+            with suppress(OSError, NotImplementedError), self._errors(directory):
+                # Object stores have no real directories: nothing is left behind.
+                if self.fs.isdir(directory) and not self.fs.ls(directory, detail=False):
+                    self.fs.rmdir(directory)
 
     def entries(self, directory: str) -> list[str]:
         """Names directly inside ``directory``; [] if it does not exist."""
         try:
-            return [posixpath.basename(p.rstrip("/")) for p in self.fs.ls(directory, detail=False)]
-        except FileNotFoundError:
+            with self._errors(directory):
+                listed = self.fs.ls(directory, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
             return []
+        return [posixpath.basename(str(p).rstrip("/")) for p in listed]
+
+
+class _Reporting(io.RawIOBase):
+    """A read-only raw stream over a filesystem's file, reporting its errors as builtins."""
+
+    def __init__(self, backend: Backend, path: str, handle: Any) -> None:
+        super().__init__()
+        self._backend, self._path, self._handle = backend, path, handle
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def readinto(self, buffer: Any) -> int:
+        with self._backend._errors(self._path):
+            data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    @override
+    def close(self) -> None:
+        if not self.closed:
+            with suppress(Exception):
+                self._handle.close()
+        super().close()
+
+
+def protocol_of(fs: AbstractFileSystem) -> str:
+    """Return the protocol a filesystem answers to (the first of several)."""
+    protocol = fs.protocol
+    return str(protocol if isinstance(protocol, str) else protocol[0]).lower()
+
+
+def _twin(fs: AbstractFileSystem) -> AbstractFileSystem:
+    """Make a new filesystem object like ``fs``, with a connection of its own."""
+    twin: AbstractFileSystem = type(fs)(*fs.storage_args, **fs.storage_options)
+    return twin
 
 
 class SizedReader(io.RawIOBase):

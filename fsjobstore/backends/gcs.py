@@ -9,19 +9,31 @@ generation with the bytes; streamed reads ask for one generation.
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from typing_extensions import override
 
 from .object import ObjectBackend
 
+if TYPE_CHECKING:
+    from ..job import Config
+
 __all__ = ["GCSBackend"]
 
 
 class GCSBackend(ObjectBackend):
     """Backend for :class:`gcsfs.GCSFileSystem`."""
+
+    @override
+    @classmethod
+    def config_options(cls, config: Config, *, encrypted: bool = True) -> dict[str, Any]:
+        """Use the service-account file of ``Config.googleCredentials``."""
+        if not config.googleCredentials:
+            return {}
+        return {"token": os.path.expanduser(config.googleCredentials)}
 
     @override
     async def _get(self, path: str) -> tuple[bytes, str]:

@@ -16,12 +16,16 @@ import errno
 import io
 import os
 import stat
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from typing_extensions import override
 
+from ..redaction import SCRUBBER, guard_logs
 from .base import SizedReader, VersionConflict
-from .object import ObjectBackend
+from .object import CONCURRENCY, ObjectBackend
+
+if TYPE_CHECKING:
+    from ..job import Config
 
 __all__ = ["PART_SIZE", "S3Backend"]
 
@@ -37,6 +41,49 @@ def _error_code(exc: BaseException) -> str | None:
 
 class S3Backend(ObjectBackend):
     """Backend for :class:`s3fs.S3FileSystem`."""
+
+    @override
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        # botocore keeps 10 connections unless told otherwise, which would cap
+        # a bulk call at 10 requests in flight instead of the backend's 32.
+        return {"config_kwargs": {"max_pool_connections": CONCURRENCY}}
+
+    @override
+    @classmethod
+    def config_options(cls, config: Config, *, encrypted: bool = True) -> dict[str, Any]:
+        """Region, credentials and encryption from ``Config``'s AWS fields.
+
+        Raises
+        ------
+        ValueError
+            Both ``sseKey`` and ``sseKeyFile`` are set, or the key file does not
+            hold a 32-byte key. The message names the file, never the key.
+        """
+        options: dict[str, Any] = {}
+        if config.awsRegion:
+            options["client_kwargs"] = {"region_name": config.awsRegion}
+        if config.sseKey and config.sseKeyFile:
+            raise ValueError("set Config.sseKey (SSE-KMS) or Config.sseKeyFile (SSE-C), not both")
+        if config.awsCredentials:
+            options.update(_aws_credentials(config.awsCredentials))
+        if not encrypted:
+            return options
+        if config.sseKey:
+            options["s3_additional_kwargs"] = {
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": config.sseKey,
+            }
+        if config.sseKeyFile:
+            key = _read_key(config.sseKeyFile)
+            options["s3_additional_kwargs"] = {
+                "SSECustomerAlgorithm": "AES256",
+                "SSECustomerKey": key,
+            }
+            # s3fs logs every call's arguments at DEBUG level, the key included.
+            SCRUBBER.learn(frozenset({key}))
+            guard_logs()
+        return options
 
     @override
     async def _get(self, path: str) -> tuple[bytes, str]:
@@ -198,3 +245,29 @@ class _Slice(SizedReader):
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+def _read_key(path: str) -> str:
+    with open(os.path.expanduser(path), "rb") as handle:
+        raw = handle.read()
+    key = raw[:-1] if raw.endswith(b"\n") else raw
+    if len(key) != 32:
+        raise ValueError(
+            f"Config.sseKeyFile {path!r} must hold a 32-byte key, not {len(key)} bytes"
+        )
+    try:
+        return key.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"Config.sseKeyFile {path!r} must hold an ASCII key") from None
+
+
+def _aws_credentials(value: str) -> dict[str, Any]:
+    """Turn a credentials file into a session that reads it; anything else is a profile."""
+    path = os.path.expanduser(value)
+    if not os.path.isfile(path):
+        return {"profile": value}
+    from aiobotocore.session import AioSession
+
+    session = AioSession()
+    session.set_config_variable("credentials_file", path)
+    return {"session": session}

@@ -97,7 +97,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
         backend.upload(src, dest)
     elif _same_service(fs, backend.fs):
         logger.debug("import of %s: server-side copy", remote.shown)
-        remote.attempt(lambda: remote.call(backend.fs.cp_file, src, dest))
+        remote.attempt(lambda: remote.call(backend.copy, src, dest))
     else:
 
         def download() -> int:
@@ -150,7 +150,7 @@ def export_one(  # noqa: D103 - documented with the bulk call, transfer.export_f
     elif _same_service(fs, backend.fs):
         logger.debug("export to %s: server-side copy", remote.shown)
         try:
-            remote.attempt(lambda: remote.call(backend.fs.cp_file, item.path, dst))
+            remote.attempt(lambda: remote.call(backend.copy, item.path, dst))
         except FileNotFoundError:
             if not backend.exists(item.path):
                 raise NotStored(item.path) from None

@@ -16,8 +16,8 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from typing_extensions import override
 
+from ..backends.failures import describe, find, leaks, transient
 from ..redaction import SCRUBBER, guard_logs, redact, secrets_of
-from .failures import describe, find, leaks, transient
 
 __all__ = [
     "ATTEMPTS",

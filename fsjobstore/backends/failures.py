@@ -1,8 +1,11 @@
-"""How a transfer's foreign side failed: which errors may pass, and how to report them.
+"""How a client failed: which errors may pass, and the builtin exception that reports each.
 
-Errors arrive from many clients (aiohttp, ftplib, botocore, the Azure SDK),
-wrapped by fsspec in different ways; these functions look down an error's
-chain for the server's answer and turn it into a builtin exception type.
+The one place that maps client errors to fsjobstore's. Errors arrive from
+many clients (aiohttp, ftplib, asyncssh, botocore, the Azure SDK), wrapped by
+fsspec in different ways; these functions look down an error's chain for the
+server's answer and turn it into a builtin exception type. Backends report
+their filesystem's errors through :func:`as_builtin`, and transfers the
+errors of a URL's side through :func:`describe`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TypeVar
 
 from ..redaction import SCRUBBER
 
-__all__ = ["describe", "find", "leaks", "transient"]
+__all__ = ["as_builtin", "describe", "find", "leaks", "transient"]
 
 T = TypeVar("T")
 
@@ -57,6 +60,37 @@ def _reply(error: BaseException) -> tuple[str, int, str] | None:
     return None
 
 
+#: SFTP status codes (draft-ietf-secsh-filexfer) and the builtin type of each.
+_SFTP_KINDS: dict[int, tuple[type[OSError], int]] = {
+    2: (FileNotFoundError, errno.ENOENT),  # no such file
+    3: (PermissionError, errno.EACCES),  # permission denied
+    6: (ConnectionError, errno.ENOTCONN),  # no connection
+    7: (ConnectionError, errno.ECONNABORTED),  # connection lost
+    10: (FileNotFoundError, errno.ENOENT),  # no such path
+    11: (FileExistsError, errno.EEXIST),  # file already exists
+    12: (PermissionError, errno.EROFS),  # write protect
+    14: (OSError, errno.ENOSPC),  # no space on filesystem
+    15: (OSError, errno.EDQUOT),  # quota exceeded
+    18: (OSError, errno.ENOTEMPTY),  # directory not empty
+    19: (NotADirectoryError, errno.ENOTDIR),  # not a directory
+    24: (IsADirectoryError, errno.EISDIR),  # file is a directory
+}
+
+
+def _ssh(error: BaseException) -> tuple[type[OSError], int, str] | None:
+    """Return the builtin type, errno and text of an SSH or SFTP error in the chain, if any."""
+    asyncssh = sys.modules.get("asyncssh")  # never imported just to ask
+    if asyncssh is None:
+        return None
+    for e in _chain(error):
+        if isinstance(e, asyncssh.SFTPError):
+            kind, number = _SFTP_KINDS.get(e.code, (OSError, errno.EIO))
+            return kind, number, f"SFTP: {e.reason or type(e).__name__}"
+        if isinstance(e, asyncssh.DisconnectError):
+            return ConnectionError, errno.ECONNABORTED, f"SSH: {e.reason or type(e).__name__}"
+    return None
+
+
 def _aiohttp_error(error: BaseException, *names: str) -> bool:
     aiohttp = sys.modules.get("aiohttp")  # never imported just to ask
     kinds = tuple(getattr(aiohttp, name) for name in names if hasattr(aiohttp, name))
@@ -87,6 +121,9 @@ def transient(error: Exception) -> bool:
         if protocol == "FTP":
             return 400 <= code < 500
         return code >= 500 or code in (408, 429)
+    ssh = _ssh(error)
+    if ssh is not None:
+        return issubclass(ssh[0], ConnectionError)
     return _tls_error(error) is None and _connection_error(error) is not None
 
 
@@ -120,6 +157,9 @@ def describe(error: Exception) -> tuple[type[Exception], int, str]:  # noqa: PLR
             kind = FileNotFoundError
         number = {PermissionError: errno.EACCES, FileNotFoundError: errno.ENOENT}.get(kind)
         return kind, number or errno.EIO, f"{protocol} {code} {text}".strip()
+    ssh = _ssh(error)
+    if ssh is not None:
+        return ssh
     tls = _tls_error(error)
     if tls is not None:
         reason = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or tls
@@ -144,3 +184,35 @@ def describe(error: Exception) -> tuple[type[Exception], int, str]:  # noqa: PLR
 def leaks(error: BaseException) -> bool:
     """Whether printing ``error`` and its chain would show a credential."""
     return any(SCRUBBER.scrub(str(e)) != str(e) for e in _chain(error))
+
+
+#: Builtin types a backend may raise as they are, once they name their path.
+_OURS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def as_builtin(error: Exception, path: str) -> Exception:
+    """Return the builtin exception that reports a client's ``error`` on ``path``.
+
+    An error that is already a builtin ``OSError`` is kept, with ``path`` added
+    when it names none; any other (``ftplib.error_perm``, asyncssh's
+    ``SFTPError`` …) becomes the builtin type that fits, naming ``path``.
+    Credentials seen so far are masked from the text.
+    """
+    if type(error) in _OURS or type(error) is OSError:
+        os_error: OSError = error  # type: ignore[assignment]
+        if os_error.filename is not None:
+            return error
+        text = os_error.strerror or str(error) or type(error).__name__
+        return type(error)(os_error.errno or errno.EIO, SCRUBBER.scrub(text), path)
+    kind, code, text = describe(error)
+    if kind in (ValueError, TypeError, NotImplementedError):
+        return kind(f"{SCRUBBER.scrub(text)}: {path}")
+    return kind(code, SCRUBBER.scrub(text), path)

@@ -1,0 +1,90 @@
+"""What fsjobstore knows about fsspec protocols: one table, no I/O.
+
+Everything that depends on a protocol's name rather than on its filesystem
+class lives here: which family of locators a protocol belongs to (for the
+restricted store classes), whether its client caches listings (a stale
+listing would make ``file_exists`` and ``jobs()`` lie about another writer's
+work), whether one filesystem object holds a single connection that threads
+must not share, and whether a rename within it is one atomic operation.
+
+A protocol missing from the table gets :data:`UNKNOWN`: its own family, no
+listing cache, thread-safe, and no atomic rename, which is what an
+object-store-like filesystem gives. Which *backend* serves a filesystem is
+decided by its class, in :mod:`fsjobstore.backends.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["FAMILIES", "PROTOCOLS", "UNKNOWN", "Protocol", "facts"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Facts about one protocol.
+
+    Attributes
+    ----------
+    family
+        The family of locators it belongs to (``"aws"`` for ``s3``/``s3a`` …);
+        None for a protocol that is its own family.
+    caches_listings
+        Its client caches directory listings unless told not to
+        (``use_listings_cache=False``).
+    one_connection
+        One filesystem object holds one connection that cannot serve several
+        threads at once (fsspec's FTP client), so each thread needs its own.
+    atomic_rename
+        ``mv`` within the filesystem is one atomic rename that replaces the
+        target (POSIX ``rename``, SFTP's ``posix-rename``, FTP's ``RNFR``/``RNTO``
+        on a POSIX server), so a write can go to a temporary name first.
+    """
+
+    family: str | None = None
+    caches_listings: bool = False
+    one_connection: bool = False
+    atomic_rename: bool = False
+
+
+_AZURE = Protocol("azure", caches_listings=True)
+
+#: Every protocol fsjobstore knows something about.
+PROTOCOLS: Mapping[str, Protocol] = {
+    "file": Protocol("file", atomic_rename=True),
+    "local": Protocol("file", atomic_rename=True),
+    "memory": Protocol(),
+    "s3": Protocol("aws", caches_listings=True),
+    "s3a": Protocol("aws", caches_listings=True),
+    "gs": Protocol("google", caches_listings=True),
+    "gcs": Protocol("google", caches_listings=True),
+    "az": _AZURE,
+    "abfs": _AZURE,
+    "abfss": _AZURE,
+    "adl": Protocol(caches_listings=True),
+    "sftp": Protocol("sftp", atomic_rename=True),
+    "ssh": Protocol("sftp", atomic_rename=True),
+    "ftp": Protocol(one_connection=True, atomic_rename=True),
+}
+
+#: Facts assumed for a protocol missing from :data:`PROTOCOLS`.
+UNKNOWN = Protocol()
+
+
+def facts(protocol: str) -> Protocol:
+    """Return the facts of ``protocol`` (lower case); :data:`UNKNOWN` if not in the table."""
+    return PROTOCOLS.get(protocol, UNKNOWN)
+
+
+def _families() -> dict[str, frozenset[str]]:
+    grouped: dict[str, set[str]] = {}
+    for name, protocol in PROTOCOLS.items():
+        if protocol.family is not None:
+            grouped.setdefault(protocol.family, set()).add(name)
+    return {family: frozenset(names) for family, names in grouped.items()}
+
+
+#: Families of locators, by the protocols that belong to each; used by the
+#: restricted store classes (``FileJobStore`` …) to refuse a foreign locator.
+FAMILIES: Mapping[str, frozenset[str]] = _families()
