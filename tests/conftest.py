@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from fsjobstore import JobStore
-from fsjobstore.errors import JobStoreError
+from fsjobstore.testing import Target
 
 from . import servers
+
+#: pytester runs the shipped contract suite the way a plugin author would.
+pytest_plugins = ["pytester"]
 
 # No client may go looking for credentials beyond 127.0.0.1 (cloud metadata
 # servers): every test gives its own, or the test fails.
@@ -26,24 +27,6 @@ os.environ.setdefault("NO_GCE_CHECK", "True")
 BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
 #: The bucket (or container) object-store tests share; each test has its own prefix.
 BUCKET = "fsjobstore-test"
-
-
-@dataclass
-class Target:
-    """One place a store can live: a locator plus the storage options it needs."""
-
-    backend: str
-    locator: str
-    options: dict[str, Any] = field(default_factory=dict)
-    #: The same settings as the usual environment variables, for code that
-    #: passes no storage options (the seed's samples, a user's own scripts).
-    env: dict[str, str] = field(default_factory=dict)
-
-    def open(self) -> JobStore:
-        """A new, unopened store object on this locator."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return JobStore(self.locator, **self.options)
 
 
 def _client_options(
@@ -82,7 +65,7 @@ def make_target(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Ta
     unique = uuid.uuid4().hex
     if name == "memory":
         # MemoryFileSystem is one dict per process: every test needs its own root.
-        return Target(name, f"memory://fsjobstore-test-{unique}")
+        return Target(name, f"memory://fsjobstore-test-{unique}", processes=False)
     if name == "file":
         return Target(name, str(tmp_path / "store"))
     scheme = {"s3": "s3", "gcs": "gs", "azure": "az"}[name]
@@ -102,30 +85,9 @@ def make_target(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Ta
 
 
 @pytest.fixture(params=BACKENDS)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    """A fresh, empty location on each backend."""
-    spot = make_target(request, request.param, tmp_path)
-    yield spot
-    try:
-        spot.open().destroy()
-    except JobStoreError:
-        pass  # a test left foreign data on purpose
-
-
-@pytest.fixture
-def store(target: Target) -> JobStore:
-    """An initialized store: the writer in contract tests."""
-    js = target.open()
-    js.initialize()
-    return js
-
-
-@pytest.fixture
-def reader(target: Target, store: JobStore) -> JobStore:
-    """A second store object on the same locator: the reader in contract tests."""
-    js = target.open()
-    js.resume()
-    return js
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """A fresh, empty location on each backend (the contract suite destroys it after)."""
+    return make_target(request, request.param, tmp_path)
 
 
 # ---------------------------------------------------------------------------------------

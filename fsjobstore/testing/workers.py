@@ -8,11 +8,9 @@ task, so only its first task pays their start-up. Every child shares one barrier
 passed when it starts (multiprocessing shares synchronisation primitives only
 by inheritance), so a task can make the children act at once.
 
-Children inherit the parent's environment; importing :mod:`tests.servers`
-below sets ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` before any store is
-opened, so a child's gcsfs never asks fake-gcs-server for the gRPC API it
-lacks (see that module's notes). The ``describe`` task reports what the child
-sees, for the tests to check.
+Children inherit the parent's environment, so settings a test suite makes
+there (emulator endpoints, client switches) reach them. The ``describe``
+task reports what a child sees, for the tests to check.
 """
 
 from __future__ import annotations
@@ -32,9 +30,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import IO, Any
 
-from fsjobstore import ConcurrentFileModificationException, JobDescription, JobStore
-
-from .. import servers  # noqa: F401 - sets GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT
+from .. import ConcurrentFileModificationException, JobDescription, JobStore
 
 #: Seconds a child waits at the barrier, and a task may take, before giving up.
 TIMEOUT = 120.0
@@ -55,13 +51,10 @@ class WorkerError(RuntimeError):
 # -- tasks: each runs in a child, on its own store object ---------------------------
 
 
-def describe(index: int, store: JobStore, barrier: Barrier) -> dict[str, str | None]:
-    """What this child sees: its filesystem class and the gcsfs switch."""
+def describe(index: int, store: JobStore, barrier: Barrier) -> dict[str, str]:
+    """Report what this child sees: its filesystem and backend classes."""
     del index, barrier
-    return {
-        "fs": type(store.fs).__name__,
-        "zb_hns": os.environ.get("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"),
-    }
+    return {"fs": type(store.fs).__name__, "backend": type(store._backend).__name__}
 
 
 def race_updates(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fsjobstore import JobStore
+from .. import JobStore
 
 
 def raw_keys(store: JobStore) -> set[str]:
-    """Every file below the store's root, as keys relative to it."""
+    """Return every file below the store's root, as keys relative to it."""
     fs, root = store.fs, store.root
     if not fs.exists(root):
         return set()
@@ -15,7 +15,7 @@ def raw_keys(store: JobStore) -> set[str]:
 
 
 def raw_read(store: JobStore, key: str) -> bytes:
-    """The bytes stored under ``key``."""
+    """Return the bytes stored under ``key``."""
     data: bytes = store.fs.cat_file(f"{store.root}/{key}")
     return data
 

@@ -1,0 +1,57 @@
+"""What object stores cost: requests counted where this process sends them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fsjobstore import JobStore
+from fsjobstore.testing import ContractBase, Target
+from fsjobstore.testing.streams import content, digest_of, sha
+
+MiB = 1024 * 1024
+
+
+def count_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every HTTP request this process makes: s3fs, gcsfs and adlfs all use aiohttp."""
+    seen: list[str] = []
+    send = aiohttp.ClientSession._request
+
+    async def counted(self: aiohttp.ClientSession, method: str, url: Any, **kwargs: Any) -> Any:
+        seen.append(f"{method} {url}")
+        return await send(self, method, url, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", counted)
+    return seen
+
+
+class TestRequests(ContractBase):
+    """Requests per operation on the object stores."""
+
+    def test_whole_read_takes_a_few_requests(
+        self,
+        target: Target,
+        store: JobStore,
+        reader: JobStore,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """``read()`` of a whole stream costs about what reading it in big chunks costs.
+
+        io's default ``readall`` reads 8 KiB at a time: a raw stream that makes a
+        request per read must replace it, or a 1 MiB ``read()`` takes 128 requests.
+        """
+        if target.backend in ("memory", "file"):
+            pytest.skip("local disk and memory make no requests")
+        data = content(MiB, "whole")
+        with store.write_file_stream(basename="whole.bin") as (handle, file_id):
+            handle.write(data)
+        seen = count_requests(monkeypatch)
+        assert digest_of(reader, file_id) == sha(data)
+        chunked = len(seen)
+        assert chunked > 0, "the client's requests are not counted"
+        seen.clear()
+        with reader.read_file_stream(file_id) as stream:
+            assert sha(stream.read()) == sha(data)
+        assert len(seen) <= chunked + 2, f"{len(seen)} requests; {chunked} in 1 MiB chunks"
