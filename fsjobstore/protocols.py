@@ -65,7 +65,7 @@ PROTOCOLS: Mapping[str, Protocol] = {
     "adl": Protocol(caches_listings=True),
     "sftp": Protocol("sftp", atomic_rename=True),
     "ssh": Protocol("sftp", atomic_rename=True),
-    "ftp": Protocol(one_connection=True, atomic_rename=True),
+    "ftp": Protocol(caches_listings=True, one_connection=True, atomic_rename=True),
 }
 
 #: Facts assumed for a protocol missing from :data:`PROTOCOLS`.

@@ -24,7 +24,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("NO_GCE_CHECK", "True")
 
 #: Every backend the contract suite runs on.
-BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
+BACKENDS = ["memory", "file", "s3", "gcs", "azure", "ftp"]
 #: The bucket (or container) object-store tests share; each test has its own prefix.
 BUCKET = "fsjobstore-test"
 
@@ -68,6 +68,12 @@ def make_target(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Ta
         return Target(name, f"memory://fsjobstore-test-{unique}", processes=False)
     if name == "file":
         return Target(name, str(tmp_path / "store"))
+    if name == "ftp":
+        ftp = request.getfixturevalue("ftp_site")
+        account = {"username": ftp.user, "password": ftp.password}
+        # Credentials as options, never in the locator.
+        locator = f"ftp://{ftp.host}:{ftp.port}/stores/{unique}"
+        return Target(name, locator, account, config={"ftp": account})
     scheme = {"s3": "s3", "gcs": "gs", "azure": "az"}[name]
     server = request.getfixturevalue(name)
     env = {

@@ -18,9 +18,9 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fsspec import AbstractFileSystem
 from typing_extensions import override
@@ -30,6 +30,8 @@ from .failures import as_builtin
 
 if TYPE_CHECKING:
     from ..job import Config
+
+T = TypeVar("T")
 
 __all__ = [
     "BLOCK_SIZE",
@@ -53,6 +55,9 @@ COPY_BUFFER = 4 * 1024 * 1024
 #: clients hold a few parts per open stream (s3fs defaults to 50 MiB parts,
 #: about 150 MiB held), so it bounds a stream's memory.
 BLOCK_SIZE = 8 * 1024 * 1024
+
+#: Tries at making a folder that other writers are making at the same time.
+_FOLDER_ATTEMPTS = 3
 
 
 class VersionConflict(Exception):
@@ -96,6 +101,9 @@ class Backend:
 
     #: Whether ``create`` and ``replace`` are safe against concurrent writers.
     detects_concurrent_updates: ClassVar[bool] = False
+    #: Whether a streamed read gives one version whole (or fails) when the
+    #: file is replaced meanwhile; the generic path reads part by part.
+    pins_stream_reads: ClassVar[bool] = False
     #: Whether a write into a missing directory fails, so that the backend
     #: makes the directory and writes again (object stores have none).
     needs_parents: ClassVar[bool] = True
@@ -214,25 +222,38 @@ class Backend:
         return f"{self.root}/tmp/{secrets.token_hex(16)}"
 
     def _pipe(self, path: str, data: bytes) -> None:
-        with self._errors(path):
-            try:
-                self.fs.pipe_file(path, data)
-            except FileNotFoundError:
-                if not self.needs_parents:
-                    raise
-                self.fs.makedirs(self.fs._parent(path), exist_ok=True)
-                self.fs.pipe_file(path, data)
+        self._in_folder(path, lambda: self.fs.pipe_file(path, data))
 
     def _move(self, source: str, path: str) -> None:
+        # The source is there (just written): a missing file is the target's folder.
+        self._in_folder(path, lambda: self.fs.mv(source, path))
+
+    def _in_folder(self, path: str, call: Callable[[], T]) -> T:
+        """Run ``call``, which writes ``path``; if its folder is missing, make it and run again."""
+        try:
+            with self._errors(path):
+                return call()
+        except FileNotFoundError:
+            if not self.needs_parents:
+                raise
+        self._make_folder(self.fs._parent(path))
         with self._errors(path):
+            return call()
+
+    def _make_folder(self, folder: str) -> None:
+        # Several writers may make the same folder at once, and some clients
+        # check and then make (FTP): another writer's folder is as good.
+        for attempt in range(_FOLDER_ATTEMPTS):
             try:
-                self.fs.mv(source, path)
-            except FileNotFoundError:
-                if not self.needs_parents:
+                with self._errors(folder):
+                    self.fs.makedirs(folder, exist_ok=True)
+                return
+            except OSError:
+                with self._errors(folder):
+                    if self.fs.isdir(folder):
+                        return
+                if attempt == _FOLDER_ATTEMPTS - 1:
                     raise
-                # The source is there (just written): the target's folder is not.
-                self.fs.makedirs(self.fs._parent(path), exist_ok=True)
-                self.fs.mv(source, path)
 
     def _discard(self, path: str) -> None:
         with suppress(Exception):
@@ -288,14 +309,16 @@ class Backend:
             for path, data in items.items():
                 self.write(path, data)
             return
-        with self._errors(next(iter(items))):
-            try:
+        first = next(iter(items))
+        try:
+            with self._errors(first):
                 self.fs.pipe(dict(items))
-            except FileNotFoundError:
-                if not self.needs_parents:
-                    raise
-                for parent in {self.fs._parent(p) for p in items}:
-                    self.fs.makedirs(parent, exist_ok=True)
+        except FileNotFoundError:
+            if not self.needs_parents:
+                raise
+            for parent in {self.fs._parent(p) for p in items}:
+                self._make_folder(parent)
+            with self._errors(first):
                 self.fs.pipe(dict(items))
 
     def delete_many(self, paths: list[str]) -> None:
@@ -389,16 +412,9 @@ class Backend:
         """Upload a large stream; subclasses make it invisible until complete."""
         target = self._temp() if self.facts.atomic_rename else path
         try:
-            with self._errors(target):
-                try:
-                    handle = self.fs.open(target, "wb")
-                except FileNotFoundError:
-                    if not self.needs_parents:
-                        raise
-                    self.fs.makedirs(self.fs._parent(target), exist_ok=True)
-                    handle = self.fs.open(target, "wb")
-                with handle:
-                    shutil.copyfileobj(source, handle, COPY_BUFFER)
+            handle = self._in_folder(target, lambda: self.fs.open(target, "wb"))
+            with self._errors(target), handle:
+                shutil.copyfileobj(source, handle, COPY_BUFFER)
             if target != path:
                 self._move(target, path)
         except BaseException:

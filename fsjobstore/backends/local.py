@@ -45,6 +45,7 @@ class LocalBackend(Backend):
     """Backend for :class:`fsspec.implementations.local.LocalFileSystem`."""
 
     detects_concurrent_updates = True
+    pins_stream_reads = True
 
     def _temp(self) -> str:
         return f"{self.root}/tmp/{secrets.token_hex(16)}"

@@ -29,6 +29,7 @@ class MemoryBackend(Backend):
     """Backend for :class:`fsspec.implementations.memory.MemoryFileSystem`."""
 
     detects_concurrent_updates = True
+    pins_stream_reads = True
 
     def _bytes(self, path: str) -> bytes:
         try:

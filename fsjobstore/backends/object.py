@@ -38,6 +38,7 @@ class ObjectBackend(Backend):
     """Base of the object-store backends: conditional writes on the service itself."""
 
     detects_concurrent_updates = True
+    pins_stream_reads = True
     needs_parents = False  # no directories: a key needs nothing before it
 
     # -- the service's primitives -----------------------------------------------

@@ -145,6 +145,11 @@ class StreamsContract(ContractBase):
         self, store: JobStore, reader: JobStore, replacement: str
     ) -> None:
         """A read that began on one version gives that version whole, or raises OSError."""
+        if not store._backend.pins_stream_reads:
+            pytest.skip(
+                f"{type(store.fs).__name__} reads a stream part by part, by name: a file "
+                "replaced during a read can give parts of both versions"
+            )
         old = content(3 * BLOCK_SIZE, "old")
         new = content(len(old) if replacement == "same size" else MiB, "new")
         with store.write_file_stream(basename="big.bin") as (handle, file_id):
