@@ -16,9 +16,10 @@ It behaves as an object store does:
 
 Objects live in the directory given by the storage option ``base`` (so
 separate processes share a store), one file per key, named by the key
-percent-encoded.  Names longer than a file name may be are cut into pieces,
-each but the last a directory whose name ends in ``+`` (a character the
-encoding never leaves), so keys of any length fit.
+percent-encoded.  An encoded key longer than a file name may be is cut into
+pieces of 200 characters, each but the last a directory whose name ends in
+``+`` (a character the encoding never leaves), so keys of any length fit;
+such directories stay behind, empty, when their keys are deleted.
 """
 
 from __future__ import annotations
