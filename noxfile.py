@@ -8,11 +8,15 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
+#: Distributions of the tests' own, installed like a user's plugins (not
+#: editable): kvfs registers an fsspec protocol through its entry point.
+PLUGINS = ["./tests/plugins/kvfs"]
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (contract suite on every backend, unit tests, CLI)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", *PLUGINS)
     session.run("pytest", *session.posargs)
 
 
@@ -27,7 +31,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Mypy in strict mode, over the package and the tests."""
-    session.install("-e", ".[test]", "mypy", "nox")
+    session.install("-e", ".[test]", *PLUGINS, "mypy", "nox")
     session.run("mypy")
 
 

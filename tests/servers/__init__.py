@@ -17,6 +17,12 @@ arguments for the matching fsspec filesystem).  The ``start_*`` functions
 return the same handle for callers that manage the lifetime themselves
 (e.g. a session-scoped fixture); call its ``stop()`` method at the end.
 
+:func:`sftp_server` (module :mod:`.sftp`) runs a real OpenSSH ``sshd`` for
+fsspec's ``sftp`` protocol (``sshfs``); its handle has ``host``, ``port``,
+``username``, ``client_key``, ``root``, ``storage_options()`` and ``url()``
+rather than an endpoint URL, and no ``reset()`` (tests write below
+``root``, each in a directory of its own).
+
 The module imports no test framework and none of the storage clients: each
 is imported lazily, only when its server is used.  A server that cannot
 start raises :class:`RuntimeError` (with the tail of its log); every wait is
@@ -60,6 +66,7 @@ from .azure import (
 )
 from .gcs import GCSServer, fake_gcs_binary, gcs_server, start_gcs_server
 from .s3 import Request, RequestLog, S3Server, s3_server, start_s3_server
+from .sftp import SFTPServer, sftp_server, sshd_binary, start_sftp_server
 
 __all__ = [
     "AZURITE_ACCOUNT_KEY",
@@ -69,13 +76,17 @@ __all__ = [
     "Request",
     "RequestLog",
     "S3Server",
+    "SFTPServer",
     "azure_server",
     "azurite_blob_command",
     "azurite_prefix",
     "fake_gcs_binary",
     "gcs_server",
     "s3_server",
+    "sftp_server",
+    "sshd_binary",
     "start_azure_server",
     "start_gcs_server",
     "start_s3_server",
+    "start_sftp_server",
 ]
