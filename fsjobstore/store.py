@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +40,7 @@ from .job import (
     encode_job,
 )
 from .locator import parse_locator
-from .streams import check_text_args, chunks, is_executable, make_executable, text_mode
+from .streams import check_text_args, chunks, make_executable, regular_file, text_mode
 from .transfer import Callback, redact
 
 __all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
@@ -319,12 +320,13 @@ class JobStore(AbstractJobStore):
         self, local_path: str | os.PathLike[str], job_id: str | None = None, cleanup: bool = False
     ) -> FileID:
         local = os.fspath(local_path)
-        executable = is_executable(local)
+        status = regular_file(local)
+        executable = bool(status.st_mode & stat.S_IXUSR)
         file_id = layout.new_file_id(
             job_id, cleanup=cleanup, executable=executable, basename=os.path.basename(local)
         )
         path = self._path(layout.parse_file_id(file_id).key)
-        size = os.stat(local).st_size
+        size = status.st_size
         self._backend.upload(local, path)
         return FileID(file_id, size, executable)
 
@@ -381,8 +383,9 @@ class JobStore(AbstractJobStore):
 
     @override
     def update_file(self, file_id: str, local_path: str | os.PathLike[str]) -> None:
-        path = self._existing_file(file_id)
-        self._backend.upload(os.fspath(local_path), path)
+        local = os.fspath(local_path)
+        regular_file(local)
+        self._backend.upload(local, self._existing_file(file_id))
 
     @override
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -10,7 +11,14 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import IO, Any
 
-__all__ = ["check_text_args", "chunks", "is_executable", "make_executable", "text_mode"]
+__all__ = [
+    "check_text_args",
+    "chunks",
+    "is_executable",
+    "make_executable",
+    "regular_file",
+    "text_mode",
+]
 
 
 def check_text_args(encoding: str | None, errors: str | None) -> None:
@@ -41,6 +49,24 @@ def chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def regular_file(local_path: str) -> os.stat_result:
+    """Return the status of a local regular file, refusing anything else.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``local_path`` is a directory.
+    OSError
+        It is not a regular file (a FIFO, a socket, a device), or is missing.
+    """
+    status = os.stat(local_path)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "a directory cannot be stored as a file", local_path)
+    if not stat.S_ISREG(status.st_mode):
+        raise OSError(errno.EINVAL, "only a regular file can be stored", local_path)
+    return status
 
 
 def is_executable(local_path: str) -> bool:

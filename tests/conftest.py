@@ -24,7 +24,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("NO_GCE_CHECK", "True")
 
 #: Every backend the contract suite runs on.
-BACKENDS = ["memory", "file", "s3", "gcs", "azure", "ftp"]
+BACKENDS = ["memory", "file", "s3", "gcs", "azure", "sftp", "ftp", "kvfs"]
 #: The bucket (or container) object-store tests share; each test has its own prefix.
 BUCKET = "fsjobstore-test"
 
@@ -54,6 +54,13 @@ def gcs() -> Iterator[servers.GCSServer]:
 
 
 @pytest.fixture(scope="session")
+def sftp_site() -> Iterator[servers.SFTPServer]:
+    """OpenSSH's sshd on 127.0.0.1, for the whole session."""
+    with servers.sftp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def azure() -> Iterator[servers.AzureServer]:
     """Azurite's blob service on 127.0.0.1, for the whole session."""
     with servers.azure_server() as server:
@@ -68,6 +75,18 @@ def make_target(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Ta
         return Target(name, f"memory://fsjobstore-test-{unique}", processes=False)
     if name == "file":
         return Target(name, str(tmp_path / "store"))
+    if name == "sftp":
+        sshd = request.getfixturevalue("sftp_site")
+        options = sshd.storage_options()
+        locator = sshd.url(f"stores/{unique}")
+        # The seed's samples pass no options: the key and the rest come from
+        # fsspec's configuration, as for a user who sets it once.
+        return Target(name, locator, options, config={"sftp": options, "ssh": options})
+    if name == "kvfs":
+        base = str(tmp_path / "kvfs")
+        return Target(
+            name, f"kvfs://bucket/{unique}", {"base": base}, config={"kvfs": {"base": base}}
+        )
     if name == "ftp":
         ftp = request.getfixturevalue("ftp_site")
         account = {"username": ftp.user, "password": ftp.password}

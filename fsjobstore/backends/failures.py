@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from ..redaction import SCRUBBER
 
-__all__ = ["as_builtin", "describe", "find", "leaks", "transient"]
+__all__ = ["as_builtin", "describe", "find", "leaks", "sftp_status", "transient"]
 
 T = TypeVar("T")
 
@@ -89,6 +89,15 @@ def _ssh(error: BaseException) -> tuple[type[OSError], int, str] | None:
         if isinstance(e, asyncssh.DisconnectError):
             return ConnectionError, errno.ECONNABORTED, f"SSH: {e.reason or type(e).__name__}"
     return None
+
+
+def sftp_status(error: BaseException) -> int | None:
+    """Return the SFTP status code of an SFTP error in ``error``'s chain, if any."""
+    asyncssh = sys.modules.get("asyncssh")
+    if asyncssh is None:
+        return None
+    found = find(error, asyncssh.SFTPError)
+    return None if found is None else int(found.code)
 
 
 def _aiohttp_error(error: BaseException, *names: str) -> bool:

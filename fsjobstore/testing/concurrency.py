@@ -47,7 +47,8 @@ class ConcurrencyContract(ContractBase):
     """Writers in separate processes: one winner per race, no lost update."""
 
     @pytest.fixture(scope="class")
-    def pool(self) -> Iterator[workers.Pool]:
+    @classmethod
+    def pool(cls) -> Iterator[workers.Pool]:
         """N spawned children, started on first use and shared by this class's tests."""
         children = workers.Pool(N)
         yield children

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .. import FileID, JobStore, NoSuchFileException
+from .. import FileID, JobStore, NoSuchFileException, layout
 from ..backends.base import BLOCK_SIZE
 from ..errors import InvalidIDError
 from .base import ContractBase
-from .raw import raw_keys
+from .raw import raw_keys, raw_write
 
 MiB = 1024 * 1024
 #: Around S3's 5 MiB minimum part, around BLOCK_SIZE (where streams stop being
@@ -218,6 +219,46 @@ class FilesContract(ContractBase):
         assert not isinstance(info.value, NoSuchFileException)
         with pytest.raises(FileNotFoundError):
             store.write_file(tmp_path / "absent.txt")
+
+    def test_only_regular_files_can_be_written(
+        self, store: JobStore, reader: JobStore, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "a-folder"
+        folder.mkdir()
+        (folder / "inside.txt").write_bytes(b"inside")
+        before = raw_keys(store)
+        with pytest.raises(IsADirectoryError, match="a-folder"):
+            store.write_file(folder)
+        fifo = tmp_path / "a-pipe"
+        os.mkfifo(fifo)
+        with pytest.raises(OSError, match="a-pipe"):
+            store.write_file(fifo)
+        file_id = store.write_file(make_local(tmp_path, "kept.txt", b"kept"))
+        with pytest.raises(IsADirectoryError, match="a-folder"):
+            store.update_file(file_id, folder)
+        assert raw_keys(store) - before == {layout.parse_file_id(file_id).key}
+        assert reader.get_all_file_ids() == [file_id]
+        with reader.read_file_stream(file_id) as handle:
+            assert handle.read() == b"kept"
+
+    def test_a_file_where_a_folder_must_go_is_a_builtin_error_naming_it(
+        self, store: JobStore, reader: JobStore, tmp_path: Path
+    ) -> None:
+        """The store's own folder for a job is taken by a file someone put there."""
+        raw_write(store, "files/blocked", b"not a folder")
+        source = make_local(tmp_path, "in.txt", b"data")
+        failure: Exception | None = None
+        try:
+            file_id = store.write_file(source, job_id="blocked")
+        except Exception as error:  # filesystems with folders cannot store it
+            failure = error
+        if failure is None:  # object stores have no folders: a key and its prefix coexist
+            with reader.read_file_stream(file_id) as handle:
+                assert handle.read() == b"data"
+        else:
+            assert type(failure).__module__ == "builtins", repr(failure)
+            assert isinstance(failure, OSError)
+            assert "blocked" in str(failure)
 
     def test_read_file_with_symlink_gives_the_content(
         self, store: JobStore, tmp_path: Path

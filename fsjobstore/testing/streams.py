@@ -57,7 +57,8 @@ class StreamsContract(ContractBase):
     """Big streams: bounded memory, failed writers, reads of replaced files."""
 
     @pytest.fixture(scope="class")
-    def child(self) -> Iterator[workers.Pool]:
+    @classmethod
+    def child(cls) -> Iterator[workers.Pool]:
         """One spawned process: tracemalloc there sees only the client, not moto's server."""
         pool = workers.Pool(1)
         yield pool

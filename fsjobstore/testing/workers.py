@@ -16,6 +16,7 @@ task reports what a child sees, for the tests to check.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import queue
@@ -192,17 +193,20 @@ TASKS: dict[str, Callable[..., Any]] = {
 
 def serve(index: int, barrier: Barrier, tasks: Queue[Task | None], results: Queue[Result]) -> None:
     """Run tasks from ``tasks`` until None arrives, putting each outcome on ``results``."""
-    stores: dict[str, JobStore] = {}
+    stores: dict[tuple[str, str], JobStore] = {}
     while (task := tasks.get()) is not None:
         name, locator, options, kwargs = task
+        # The same locator with other options (another test's base, say) is
+        # another place.
+        place = (locator, json.dumps(options, sort_keys=True, default=repr))
         try:
-            store = stores.get(locator)
+            store = stores.get(place)
             if store is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     store = JobStore(locator, **options)
                 store.resume()
-                stores[locator] = store
+                stores[place] = store
             results.put((index, None, TASKS[name](index, store, barrier, **kwargs)))
         except BaseException:  # reported to the parent, which fails the test
             results.put((index, traceback.format_exc(), None))

@@ -96,7 +96,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
     if local:
         backend.upload(src, dest)
     elif _same_service(fs, backend.fs):
-        logger.debug("import of %s: server-side copy", remote.shown)
+        logger.debug("import of %s: copied within the store's own service", remote.shown)
         remote.attempt(lambda: remote.call(backend.copy, src, dest))
     else:
 
@@ -148,7 +148,7 @@ def export_one(  # noqa: D103 - documented with the bulk call, transfer.export_f
         finally:
             unlink_quietly(temp)
     elif _same_service(fs, backend.fs):
-        logger.debug("export to %s: server-side copy", remote.shown)
+        logger.debug("export to %s: copied within the store's own service", remote.shown)
         try:
             remote.attempt(lambda: remote.call(backend.copy, item.path, dst))
         except FileNotFoundError:

@@ -42,8 +42,8 @@ class TestRequests(ContractBase):
         io's default ``readall`` reads 8 KiB at a time: a raw stream that makes a
         request per read must replace it, or a 1 MiB ``read()`` takes 128 requests.
         """
-        if target.backend in ("memory", "file"):
-            pytest.skip("local disk and memory make no requests")
+        if target.backend not in ("s3", "gcs", "azure"):
+            pytest.skip("counts HTTP requests: only the object stores speak HTTP")
         data = content(MiB, "whole")
         with store.write_file_stream(basename="whole.bin") as (handle, file_id):
             handle.write(data)
