@@ -139,7 +139,7 @@ def _corrupt_marker(path: Path) -> None:
     [
         (_missing, "fsjobstore: no job store at {locator!r}"),
         (_empty_dir, "fsjobstore: no job store at {locator!r}"),
-        (_regular_file, "fsjobstore: error: [Errno 20] Not a directory: '{locator}/"),
+        (_regular_file, "fsjobstore: no job store at {locator!r}"),
         (_corrupt_marker, "fsjobstore: error: job store {locator!r}: stored marker document"),
     ],
 )
