@@ -27,6 +27,7 @@ from typing_extensions import override
 
 from ..protocols import facts
 from .failures import as_builtin
+from .retries import retrying
 
 if TYPE_CHECKING:
     from ..job import Config
@@ -112,20 +113,22 @@ class Backend:
         self.root = root
         self.facts = facts(protocol_of(fs))
         self._fs = fs
+        # Retried where the client has no retries of its own (see .retries).
+        self._retried = retrying(fs, protocol_of(fs))
         self._threads: threading.local | None = None
         if self.facts.one_connection:
             # The thread that made the backend keeps the filesystem it was given.
             self._threads = threading.local()
-            self._threads.fs = fs
+            self._threads.fs = self._retried
 
     @property
     def fs(self) -> AbstractFileSystem:
         """The filesystem; where it holds one connection, this thread's own instance."""
         if self._threads is None:
-            return self._fs
+            return self._retried
         fs: AbstractFileSystem | None = getattr(self._threads, "fs", None)
         if fs is None:
-            fs = self._threads.fs = _twin(self._fs)
+            fs = self._threads.fs = retrying(_twin(self._fs), protocol_of(self._fs))
         return fs
 
     # -- options a store on this backend needs -----------------------------------

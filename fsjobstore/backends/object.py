@@ -104,11 +104,46 @@ class ObjectBackend(Backend):
 
     @override
     def create(self, path: str, data: bytes) -> str:
-        return self._run(self._put, path, data, None)
+        try:
+            return self._run(self._put, path, data, None)
+        except FileExistsError:
+            token = self._landed(path, data)
+            if token is None:
+                raise
+            return token
 
     @override
     def replace(self, path: str, data: bytes, token: str) -> str:
-        return self._run(self._put, path, data, token)
+        try:
+            return self._run(self._put, path, data, token)
+        except VersionConflict:
+            landed = self._landed(path, data)
+            if landed is None:
+                raise
+            return landed
+
+    def _landed(self, path: str, data: bytes) -> str | None:
+        """The version token at ``path`` if it holds ``data``, the write's own; else None.
+
+        The clients retry a conditional write whose reply was lost (a dropped
+        connection, a timeout), and the retry then finds the first try's own
+        write: it must not pass for another writer's. Job documents carry a
+        fresh revision, so equal bytes are this write's.
+        """
+        try:
+            stored, token = self.read(path)
+        except FileNotFoundError:
+            return None
+        return token if stored == data else None
+
+    @override
+    def delete(self, path: str) -> bool:
+        # A client's retry of a delete whose reply was lost finds nothing:
+        # the delete must still count as done, so no second look is taken.
+        if not self.exists(path):
+            return False
+        self._run(self._delete, path)
+        return True
 
     @override
     def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
@@ -130,7 +165,11 @@ class ObjectBackend(Backend):
         existing: list[str] = []
         for path, result in zip(paths, results, strict=True):
             if isinstance(result, FileExistsError):
-                existing.append(path)
+                landed = self._landed(path, items[path])
+                if landed is None:
+                    existing.append(path)
+                else:
+                    tokens[path] = landed
             elif isinstance(result, BaseException):
                 raise result
             else:
