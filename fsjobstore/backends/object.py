@@ -87,7 +87,17 @@ class ObjectBackend(Backend):
         return await asyncio.gather(*(one(a) for a in awaitables), return_exceptions=True)
 
     async def _exists(self, path: str) -> bool:
-        return bool(await self.fs._isfile(path))
+        # Not the client's _isfile, which answers False for any error, a
+        # failure to reach the service too.
+        try:
+            info = await self.fs._info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return bool(info.get("type") == "file")
+
+    @override
+    def exists(self, path: str) -> bool:
+        return self._run(self._exists, path)
 
     async def _missing_or_conflict(self, path: str) -> BaseException:
         # Services answer "precondition failed" both for a stale version and

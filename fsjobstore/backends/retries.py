@@ -57,6 +57,8 @@ logger = logging.getLogger("fsjobstore.retries")
 
 #: Bytes of a stream being written that are kept in memory; more goes to disk.
 _SPOOL = 8 * 1024 * 1024
+#: Bytes written at a time when a stream is written again.
+_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ class RetryPolicy:
         Longest wait between two tries, in seconds.
     """
 
-    attempts: int = 5
-    first_wait: float = 0.1
+    attempts: int = 6
+    first_wait: float = 0.2
     max_wait: float = 5.0
 
     def retrying(
@@ -101,7 +103,7 @@ class RetryPolicy:
             Where each retry is told, at INFO level.
         """
 
-        def log(state: tenacity.RetryCallState) -> None:
+        def tell(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             error = getattr(error, "error", error)  # a transfer's wrapped foreign error
             reason = describe(error)[2] if isinstance(error, Exception) else "?"
@@ -117,12 +119,11 @@ class RetryPolicy:
 
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self.first_wait, max=self.max_wait, jitter=self.first_wait
-            ),
+            wait=tenacity.wait_exponential(multiplier=self.first_wait, max=self.max_wait)
+            + tenacity.wait_random(0, self.first_wait),
             retry=tenacity.retry_if_exception(retry_on),
             before=before if before is not None else tenacity.before_nothing,
-            before_sleep=log,
+            before_sleep=tell,
             reraise=True,
         )
 
@@ -166,11 +167,7 @@ def retrying(fs: AbstractFileSystem, protocol: str) -> AbstractFileSystem:
 _REPEATABLE = frozenset(
     {
         "cat_file",
-        "cat",
         "info",
-        "isfile",
-        "isdir",
-        "exists",
         "ls",
         "find",
         "glob",
@@ -243,19 +240,53 @@ class _Retrying:
             nonlocal failed_once
             try:
                 return getattr(fs, name)(*args, **kwargs)
-            except FileNotFoundError:
-                if not failed_once:
-                    raise
-                if name in _REMOVING and isinstance(args[0], str):
-                    return None  # removed by the try whose reply was lost
-                if name == "mv" and fs.exists(args[1]):
-                    return None  # renamed by the try whose reply was lost
-                raise
             except Exception as exc:
+                if failed_once and describe(exc)[0] is FileNotFoundError:
+                    # (FTP reports a missing file as a 550 reply, not FileNotFoundError.)
+                    if name in _REMOVING and isinstance(args[0], str):
+                        return None  # removed by the try whose reply was lost
+                    if name == "mv" and self._kind(args[1]) is not None:
+                        return None  # renamed by the try whose reply was lost
                 failed_once = failed_once or transient(exc)
                 raise
 
         return self.run(what, call)
+
+    def cat(self, path: Any, on_error: str = "raise", **kwargs: Any) -> Any:
+        """Read many paths; with ``on_error="return"``, transient failures are read again."""
+        found = self._call("cat", (path,), {"on_error": on_error, **kwargs})
+        if on_error != "return" or not isinstance(found, dict):
+            return found
+        for key, value in found.items():
+            if isinstance(value, Exception) and transient(value):
+                self._failed(self._fs, value)
+                try:
+                    found[key] = self._call("cat_file", (key,), {})
+                except Exception as exc:  # reported per path, as the caller asked
+                    found[key] = exc
+        return found
+
+    # fsspec's own isfile, isdir and exists answer False for any error, a
+    # dropped connection too: asked through info, only a missing path is False.
+
+    def _kind(self, path: str) -> str | None:
+        try:
+            info = self._call("info", (path,), {})
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return str(info.get("type"))
+
+    def isfile(self, path: str) -> bool:
+        """Whether ``path`` is a file; errors other than its absence are raised."""
+        return self._kind(path) == "file"
+
+    def isdir(self, path: str) -> bool:
+        """Whether ``path`` is a directory; errors other than its absence are raised."""
+        return self._kind(path) == "directory"
+
+    def exists(self, path: str) -> bool:
+        """Whether anything is at ``path``; errors other than its absence are raised."""
+        return self._kind(path) is not None
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         """Open ``path``; reads resume and writes replay after a transient failure."""
@@ -264,6 +295,8 @@ class _Retrying:
             return _Resuming(self, path, handle, kwargs)
         if mode == "wb":
             return _Replaying(self, path, handle, kwargs)
+        if mode == "xb":
+            return _Claimed(self, handle)
         return handle
 
 
@@ -312,17 +345,59 @@ class _Resuming(io.RawIOBase):
         self._handle = handle
 
     def _drop(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            try:
-                handle.close()
-            except Exception:
-                pass  # the connection it belonged to is gone
+        _abandon(self._handle)
+        self._handle = None
 
     def close(self) -> None:
         if not self.closed:
             self._drop()
         super().close()
+
+
+class _Claimed(io.RawIOBase):
+    """A file made by an exclusive create: made once the open succeeded.
+
+    Closing it can fail after the file was made; if nothing was written to
+    it, there is nothing to lose, and the claim stands.
+    """
+
+    def __init__(self, owner: _Retrying, handle: Any) -> None:
+        super().__init__()
+        self._owner, self._handle, self._written = owner, handle, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        written: int = self._handle.write(data)
+        self._written += written
+        return written
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._handle.close()
+        except Exception as exc:
+            if self._written or not transient(exc):
+                raise
+            self._owner._failed(self._owner._fs, exc)
+        finally:
+            super().close()
+
+
+def _abandon(handle: Any) -> None:
+    """Close a file whose connection is gone, so that it never tries again."""
+    if handle is None:
+        return
+    try:
+        handle.close()
+    except Exception:
+        # fsspec's buffered files flush again on garbage collection unless closed.
+        try:
+            handle.closed = True
+        except AttributeError:
+            pass
 
 
 def _identity(details: dict[str, Any]) -> tuple[Any, Any]:
@@ -357,12 +432,8 @@ class _Replaying(io.RawIOBase):
         return self._owner._fs
 
     def _drop(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            try:
-                handle.close()
-            except Exception:
-                pass
+        _abandon(self._handle)
+        self._handle = None
 
     def close(self) -> None:
         if self.closed:
@@ -379,12 +450,8 @@ class _Replaying(io.RawIOBase):
             if handle is None:
                 handle = fs.open(self._path, "wb", **self._kwargs)
                 self._spool.seek(0)
-                shutil.copyfileobj(self._spool, handle)
+                shutil.copyfileobj(self._spool, handle, _CHUNK)
             handle.close()
         except BaseException:
-            if handle is not None:
-                try:
-                    handle.close()
-                except Exception:
-                    pass
+            _abandon(handle)
             raise
