@@ -256,7 +256,7 @@ def test_when_retries_run_out_the_error_is_clear(
         store.load_job(job.jobStoreID or "")
     took = time.monotonic() - started
     _assert_clear(raised.value)
-    assert job.jobStoreID in str(raised.value) or "jobs/" in str(raised.value)
+    assert (job.jobStoreID or "?") in str(raised.value) or "jobs/" in str(raised.value)
     assert took < 30, f"gave up only after {took:.1f} s"
     assert place.plan is not None and place.plan.injected >= retries.DEFAULT.attempts
 

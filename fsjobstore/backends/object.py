@@ -133,7 +133,7 @@ class ObjectBackend(Backend):
             return landed
 
     def _landed(self, path: str, data: bytes) -> str | None:
-        """The version token at ``path`` if it holds ``data``, the write's own; else None.
+        """Return the version token at ``path`` if it holds ``data``, the write's own; else None.
 
         The clients retry a conditional write whose reply was lost (a dropped
         connection, a timeout), and the retry then finds the first try's own

@@ -84,8 +84,9 @@ class RetryPolicy:
     def retrying(
         self,
         what: str,
-        retry_on: Callable[[BaseException], bool] = lambda e: isinstance(e, Exception)
-        and transient(e),
+        retry_on: Callable[[BaseException], bool] = lambda e: (
+            isinstance(e, Exception) and transient(e)
+        ),
         before: Callable[[tenacity.RetryCallState], None] | None = None,
         log: logging.Logger = logger,
     ) -> tenacity.Retrying:
@@ -160,7 +161,7 @@ def retrying(fs: AbstractFileSystem, protocol: str) -> AbstractFileSystem:
     policy = policy_for(protocol)
     if policy is None:
         return fs
-    return _Retrying(fs, policy)  # type: ignore[return-value]
+    return _Retrying(fs, policy)
 
 
 #: Calls that may be repeated as they are.
@@ -337,9 +338,8 @@ class _Resuming(io.RawIOBase):
         return len(data)
 
     def _reopen(self, fs: AbstractFileSystem) -> None:
-        if self._pos:
-            if _identity(fs.info(self._path)) != self._identity:
-                raise OSError(116, "the file changed while it was being read", self._path)
+        if self._pos and _identity(fs.info(self._path)) != self._identity:
+            raise OSError(116, "the file changed while it was being read", self._path)
         handle = fs.open(self._path, "rb", **self._kwargs)
         handle.seek(self._pos)
         self._handle = handle
@@ -410,7 +410,8 @@ class _Replaying(io.RawIOBase):
     def __init__(self, owner: _Retrying, path: str, handle: Any, kwargs: dict[str, Any]) -> None:
         super().__init__()
         self._owner, self._path, self._handle, self._kwargs = owner, path, handle, kwargs
-        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
+        # Closed in close(), which every user of a file calls.
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115
 
     def writable(self) -> bool:
         return True

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from .services import Answer, Request, Rule, Service
+from .services import Request, Rule, Service
 
 __all__ = ["CONNECTION_FAULTS", "FaultProxy", "Plan"]
 
@@ -153,13 +153,15 @@ class FaultProxy:
             draw, pick = struct.unpack(">II", digest)
             if draw / 2**32 >= plan.fraction:
                 return None
-            kind = plan.kinds[pick % len(plan.kinds)]
+            kind: str = plan.kinds[pick % len(plan.kinds)]
             self.counts[kind] += 1
             return kind
 
     # -- serving ----------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(  # noqa: PLR0912 - one branch per kind of fault
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._clients.add(writer)
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
@@ -168,7 +170,7 @@ class FaultProxy:
                 if request is None:
                     return
                 kind = self._decide(request)
-                if kind in self.service.errors:
+                if kind is not None and kind in self.service.errors:
                     writer.write(self.service.errors[kind](request).encode())
                     await writer.drain()
                     continue

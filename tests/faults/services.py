@@ -89,7 +89,11 @@ def _s3_error(status: int, reason: str, code: str, message: str) -> Callable[[Re
 
 def _gcs_error(status: int, reason: str, why: str, message: str) -> Callable[[Request], Answer]:
     def answer(request: Request) -> Answer:
-        error = {"code": status, "message": message, "errors": [{"message": message, "domain": "global", "reason": why}]}
+        error = {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": why}],
+        }
         body = json.dumps({"error": error}).encode()
         headers = (("Content-Type", "application/json; charset=UTF-8"),)
         return Answer(status, reason, b"" if request.method == "HEAD" else body, headers)
@@ -153,7 +157,10 @@ GCS = Service(
     {
         "ratelimit": _gcs_error(429, "Too Many Requests", "rateLimitExceeded", _GCS_RATE),
         "unavailable": _gcs_error(
-            503, "Service Unavailable", "backendError", "We encountered an internal error. Please try again."
+            503,
+            "Service Unavailable",
+            "backendError",
+            "We encountered an internal error. Please try again.",
         ),
     },
     throttled="ratelimit",
@@ -170,7 +177,10 @@ AZURE = Service(
             "The server is currently unable to receive requests. Please retry your request.",
         ),
         "internal": _azure_error(
-            500, "Internal Server Error", "InternalError", "The server encountered an internal error. Please retry the request."
+            500,
+            "Internal Server Error",
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
         ),
     },
     throttled="busy",
@@ -181,7 +191,7 @@ class Rule:
     """A throttling rule: whether the service would refuse a request now."""
 
     def refuse(self, request: Request, now: float) -> bool:
-        """Return whether ``request``, arriving at ``now``, is over the limit (and count it if not)."""
+        """Whether ``request``, arriving at ``now``, is over the limit; counted if not."""
         raise NotImplementedError
 
 

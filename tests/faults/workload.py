@@ -83,9 +83,9 @@ def run(store: JobStore, *, jobs: int = 4, updates: int = 2, big: bool = True) -
     with store.update_file_stream(first) as stream:
         stream.write(replaced)
     expected.files[first] = replaced
-    for file_id, data in expected.files.items():
-        with store.read_file_stream(file_id) as stream:
-            assert stream.read() == data, f"file {file_id} read back torn"
+    for stored, data in expected.files.items():
+        with store.read_file_stream(stored) as stream:
+            assert stream.read() == data, f"file {stored} read back torn"
     gone = list(expected.files)[1]
     store.delete_file(gone)
     expected.deleted_files.append(gone)
@@ -108,7 +108,7 @@ def run(store: JobStore, *, jobs: int = 4, updates: int = 2, big: bool = True) -
 
 
 def check(store: JobStore, expected: Expected) -> None:
-    """Check, through a store with no faults and through raw storage, that nothing was lost or torn."""
+    """Check through a store with no faults, and raw storage, that nothing was lost or torn."""
     for job_id, counter in expected.jobs.items():
         assert store.load_job(job_id).counter == counter, f"job {job_id} lost an update"
     for job_id in expected.deleted_jobs:

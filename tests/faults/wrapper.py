@@ -226,7 +226,7 @@ class _FaultyFile:
         self.close()
 
 
-def faulty(cls: type, protocol: str, plan: FaultPlan) -> type:
+def faulty(cls: Any, protocol: str, plan: FaultPlan) -> type:
     """Return a subclass of ``cls`` failing calls by ``plan``, registered as ``protocol``.
 
     Parameters
