@@ -191,7 +191,12 @@ def place(
         pass
 
 
-BACKENDS = ["s3", "gcs", "azure", "sftp", "ftp", "kvfs"]
+#: SFTP under faults is slow: every dropped connection is a new SSH handshake,
+#: and a lost reply to a lock's exclusive create waits for the lock to expire.
+#: FTP reads a big stream as many ranged RETRs, each of which may fail.
+SFTP = pytest.param("sftp", marks=pytest.mark.long)
+FTP = pytest.param("ftp", marks=pytest.mark.long)
+BACKENDS = ["s3", "gcs", "azure", SFTP, FTP, "kvfs"]
 
 
 @pytest.mark.parametrize("place", BACKENDS, indirect=True)
@@ -211,7 +216,7 @@ def test_workload_keeps_the_contract_under_faults(place: Faulty) -> None:
     workload.check(checker, expected)
 
 
-@pytest.mark.parametrize("place", ["sftp", "ftp", "kvfs"], indirect=True)
+@pytest.mark.parametrize("place", [SFTP, FTP, "kvfs"], indirect=True)
 def test_big_streams_survive_faults(place: Faulty) -> None:
     """Streams above the spool block, written and read while calls fail."""
     store = place.open()
