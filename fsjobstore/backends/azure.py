@@ -25,6 +25,11 @@ _METADATA = {"is_directory": "false"}
 class AzureBackend(ObjectBackend):
     """Backend for :class:`adlfs.AzureBlobFileSystem`."""
 
+    @override
+    async def _exists(self, path: str) -> bool:
+        # adlfs's own check is one request, and reports errors other than absence.
+        return bool(await self.fs._isfile(path))
+
     def _blob(self, path: str) -> Any:
         container, blob, _ = self.fs.split_path(path)
         return self.fs.service_client.get_blob_client(container=container, blob=blob)

@@ -37,6 +37,7 @@ from .common import (
 )
 from .failures import as_builtin
 from .lease import Holder, Lease
+from .retries import retrying
 
 if TYPE_CHECKING:
     from ..job import Config
@@ -88,20 +89,22 @@ class Backend:
         self.root = root
         self.facts = facts(protocol_of(fs))
         self._fs = fs
+        # Retried where the client has no retries of its own (see .retries).
+        self._retried = retrying(fs, protocol_of(fs))
         self._threads: threading.local | None = None
         if self.facts.one_connection:
             # The thread that made the backend keeps the filesystem it was given.
             self._threads = threading.local()
-            self._threads.fs = fs
+            self._threads.fs = self._retried
 
     @property
     def fs(self) -> AbstractFileSystem:
         """The filesystem; where it holds one connection, this thread's own instance."""
         if self._threads is None:
-            return self._fs
+            return self._retried
         fs: AbstractFileSystem | None = getattr(self._threads, "fs", None)
         if fs is None:
-            fs = self._threads.fs = _twin(self._fs)
+            fs = self._threads.fs = retrying(_twin(self._fs), protocol_of(self._fs))
         return fs
 
     # -- options a store on this backend needs -----------------------------------
@@ -315,16 +318,19 @@ class Backend:
                 self.fs.pipe(dict(items))
 
     def delete_many(self, paths: list[str]) -> None:
-        """Delete many paths in one bulk call; missing ones are ignored."""
-        if not paths:
-            return
-        try:
-            with self._errors(paths[0]):
-                self.fs.rm(paths)
-        except FileNotFoundError:
-            # Some filesystems refuse the whole call for one missing path.
-            for path in paths:
-                self.delete(path)
+        """Delete many files; missing ones are ignored.
+
+        One ``rm_file`` each: fsspec's ``rm`` of a list asks first whether
+        each path is a file or a folder, and some clients (FTP) answer "not a
+        file" for any error, which would turn a dropped connection into a
+        folder removal.
+        """
+        for path in paths:
+            try:
+                with self._errors(path):
+                    self.fs.rm_file(path)
+            except FileNotFoundError:
+                continue
 
     def delete(self, path: str) -> bool:
         """Delete one file; return whether it was there."""
@@ -344,10 +350,16 @@ class Backend:
         self.delete_many(list(moves))
 
     def list_files(self, prefix: str) -> list[str]:
-        """Every file below the directory ``prefix``, recursively; [] if none."""
+        """Every file below the directory ``prefix``, recursively; [] if none.
+
+        A folder that cannot be listed fails the listing, rather than being
+        left out as fsspec's walk does by default: a listing that looks empty
+        because a connection dropped would hide stored items. Only a folder
+        that is missing (removed since its parent was listed) is skipped.
+        """
         try:
             with self._errors(prefix):
-                return sorted(self.fs.find(prefix))
+                return sorted(self.fs.find(prefix, on_error=_unless_missing))
         except FileNotFoundError:
             return []
 
@@ -534,6 +546,12 @@ class _Reporting(io.RawIOBase):
             with suppress(Exception):
                 self._handle.close()
         super().close()
+
+
+def _unless_missing(error: BaseException) -> None:
+    """Raise ``error`` from a walk unless it says a folder is missing."""
+    if not isinstance(error, FileNotFoundError):
+        raise error
 
 
 def protocol_of(fs: AbstractFileSystem) -> str:

@@ -207,6 +207,18 @@ _OURS = (
 )
 
 
+#: The errno of a builtin error made with none (``FileNotFoundError(path)``).
+_ERRNO: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    FileExistsError: errno.EEXIST,
+    IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR,
+    PermissionError: errno.EACCES,
+    TimeoutError: errno.ETIMEDOUT,
+    ConnectionError: errno.ECONNABORTED,
+}
+
+
 def as_builtin(error: Exception, path: str) -> Exception:
     """Return the builtin exception that reports a client's ``error`` on ``path``.
 
@@ -220,7 +232,8 @@ def as_builtin(error: Exception, path: str) -> Exception:
         if os_error.filename is not None:
             return error
         text = os_error.strerror or str(error) or type(error).__name__
-        return type(error)(os_error.errno or errno.EIO, SCRUBBER.scrub(text), path)
+        number = os_error.errno or _ERRNO.get(type(error), errno.EIO)
+        return type(error)(number, SCRUBBER.scrub(text), path)
     kind, code, text = describe(error)
     if kind in (ValueError, TypeError, NotImplementedError):
         return kind(f"{SCRUBBER.scrub(text)}: {path}")

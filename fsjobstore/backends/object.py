@@ -78,7 +78,11 @@ class ObjectBackend(Backend):
     # -- running them -----------------------------------------------------------
 
     def _run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        result: T = sync(self.fs.loop, func, *args)
+        # The client's own errors (botocore's, the Azure SDK's) leave as the
+        # builtin exceptions that fit, naming the path; ours pass as they are.
+        where = args[0] if args and isinstance(args[0], str) else self.root
+        with self._errors(where):
+            result: T = sync(self.fs.loop, func, *args)
         return result
 
     async def _gather(self, awaitables: list[Awaitable[T]]) -> list[T | BaseException]:
@@ -91,7 +95,17 @@ class ObjectBackend(Backend):
         return await asyncio.gather(*(one(a) for a in awaitables), return_exceptions=True)
 
     async def _exists(self, path: str) -> bool:
-        return bool(await self.fs._isfile(path))
+        # Not the client's _isfile, which answers False for any error, a
+        # failure to reach the service too.
+        try:
+            info = await self.fs._info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return bool(info.get("type") == "file")
+
+    @override
+    def exists(self, path: str) -> bool:
+        return self._run(self._exists, path)
 
     async def _missing_or_conflict(self, path: str) -> BaseException:
         # Services answer "precondition failed" both for a stale version and
@@ -108,11 +122,46 @@ class ObjectBackend(Backend):
 
     @override
     def create(self, path: str, data: bytes) -> str:
-        return self._run(self._put, path, data, None)
+        try:
+            return self._run(self._put, path, data, None)
+        except FileExistsError:
+            token = self._landed(path, data)
+            if token is None:
+                raise
+            return token
 
     @override
     def replace(self, path: str, data: bytes, token: str) -> str:
-        return self._run(self._put, path, data, token)
+        try:
+            return self._run(self._put, path, data, token)
+        except VersionConflict:
+            landed = self._landed(path, data)
+            if landed is None:
+                raise
+            return landed
+
+    def _landed(self, path: str, data: bytes) -> str | None:
+        """Return the version token at ``path`` if it holds ``data``, the write's own; else None.
+
+        The clients retry a conditional write whose reply was lost (a dropped
+        connection, a timeout), and the retry then finds the first try's own
+        write: it must not pass for another writer's. Job documents carry a
+        fresh revision, so equal bytes are this write's.
+        """
+        try:
+            stored, token = self.read(path)
+        except FileNotFoundError:
+            return None
+        return token if stored == data else None
+
+    @override
+    def delete(self, path: str) -> bool:
+        # A client's retry of a delete whose reply was lost finds nothing:
+        # the delete must still count as done, so no second look is taken.
+        if not self.exists(path):
+            return False
+        self._run(self._delete, path)
+        return True
 
     @override
     def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
@@ -134,7 +183,11 @@ class ObjectBackend(Backend):
         existing: list[str] = []
         for path, result in zip(paths, results, strict=True):
             if isinstance(result, FileExistsError):
-                existing.append(path)
+                landed = self._landed(path, items[path])
+                if landed is None:
+                    existing.append(path)
+                else:
+                    tokens[path] = landed
             elif isinstance(result, BaseException):
                 raise result
             else:

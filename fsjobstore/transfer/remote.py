@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from fsspec.implementations.local import LocalFileSystem
 from typing_extensions import override
 
 from ..backends.failures import describe, find, leaks, transient
+from ..backends.retries import RetryPolicy, policy_for
 from ..redaction import SCRUBBER, redact, secrets_of
 
 __all__ = [
@@ -98,7 +98,8 @@ class Remote:
         self.put_options: dict[str, Any] = {}
         secrets = secrets_of(url, options)
         SCRUBBER.learn(secrets)
-        check_scheme(url, verb)
+        cls = check_scheme(url, verb)
+        self.protocol = str(cls.protocol if isinstance(cls.protocol, str) else cls.protocol[0])
         self.fs, self.path = self.attempt(lambda: self.call(_resolve, url, options))
         if method is not None and verb == "export":
             upload = self.fs._put_file if self.fs.async_impl else self.fs.put_file
@@ -127,30 +128,34 @@ class Remote:
             raise Foreign(exc) from exc
 
     def attempt(self, func: Callable[[], T]) -> T:
-        """Run ``func`` until it succeeds, fails for good, or runs out of attempts."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
+        """Run ``func`` until it succeeds, fails for good, or runs out of attempts.
+
+        The foreign side's client decides: one whose client retries by itself
+        (S3, GCS, Azure) gets one attempt here, others the policy of
+        :mod:`fsjobstore.backends.retries`, with :data:`ATTEMPTS` and
+        :data:`BACKOFF`.
+        """
+        tries = 0
+        try:
+            if policy_for(self.protocol) is None:
+                tries = 1
                 return func()
-            except Foreign as failure:
-                error = failure.error
-                if attempt < ATTEMPTS and transient(error):
-                    logger.info(
-                        "%s of %s failed (%s); attempt %d of %d in %.2f s",
-                        self.verb,
-                        self.shown,
-                        SCRUBBER.scrub(describe(error)[2]),
-                        attempt + 1,
-                        ATTEMPTS,
-                        BACKOFF * 2 ** (attempt - 1),
-                    )
-                    time.sleep(BACKOFF * 2 ** (attempt - 1))
-                    continue
-                report = self.failure(error, attempt)
-                if leaks(error):
-                    raise report from None
-                raise report from error
-            except CallbackFailed as failed:
-                raise failed.error from None
+            policy = RetryPolicy(attempts=ATTEMPTS, first_wait=BACKOFF, max_wait=8 * BACKOFF)
+            for attempt in policy.retrying(
+                f"{self.verb} of {self.shown}",
+                retry_on=lambda e: isinstance(e, Foreign) and transient(e.error),
+                log=logger,
+            ):
+                with attempt:
+                    tries = attempt.retry_state.attempt_number
+                    return func()
+        except Foreign as failure:
+            report = self.failure(failure.error, tries)
+            if leaks(failure.error):
+                raise report from None
+            raise report from failure.error
+        except CallbackFailed as failed:
+            raise failed.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def failure(self, error: Exception, attempts: int) -> Exception:
