@@ -232,7 +232,7 @@ def as_builtin(error: Exception, path: str) -> Exception:
         if os_error.filename is not None:
             return error
         text = os_error.strerror or str(error) or type(error).__name__
-        number = os_error.errno or _ERRNO.get(type(error), errno.EIO)
+        number = os_error.errno or _ERRNO.get(type(os_error), errno.EIO)
         return type(error)(number, SCRUBBER.scrub(text), path)
     kind, code, text = describe(error)
     if kind in (ValueError, TypeError, NotImplementedError):
