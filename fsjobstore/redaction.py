@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 __all__ = ["LOGGERS", "SCRUBBER", "redact", "secrets_of"]
 
 #: Option names (lower case, as substrings) whose string values are secrets.
-_SECRET_NAMES = ("pass", "secret", "token", "key", "credential", "sas", "auth", "user", "sig")
+_SECRET_NAMES = ("pass", "secret", "token", "key", "credential", "sas", "auth", "sig")
 #: Shorter strings are not scrubbed from messages: they would mangle words.
 _MIN_SECRET = 4
 #: Values of secret-named options that are modes, not secrets (gcsfs's ``token``).
@@ -74,12 +74,17 @@ def secrets_of(url: str, options: Mapping[str, Any]) -> frozenset[str]:
     """Return the credentials in a URL and its storage options, to mask later."""
     found: set[str] = set()
     if "://" in url:
+        last = url.rsplit("::", 1)[-1]
         try:
-            parts = urlsplit(url.rsplit("::", 1)[-1])
-            values = (parts.username, parts.password)
+            parts = urlsplit(last)
+            user, password = parts.username, parts.password
         except ValueError:  # a malformed port, say: no credentials to find
-            values = (None, None)
-        for value in values:
+            user = password = None
+        # A user name is an account, not a secret, when a password goes with
+        # it or the scheme has accounts (sftp://alice@host); alone, as in
+        # https://TOKEN@host, it may be a token.
+        account = password is not None or redact(last) == last
+        for value in (password, None if account else user):
             if value:
                 found |= {value, unquote(value)}
 
