@@ -324,6 +324,13 @@ def export(
     metavar="KEY=VALUE",
     help="For DESTINATION only.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=maintenance.MIGRATE_CONCURRENCY,
+    show_default=True,
+    help="Copies in flight at once (each bulk copy sends several requests).",
+)
 @common_options
 def migrate(
     *,
@@ -331,6 +338,7 @@ def migrate(
     destination: str,
     src_options: tuple[str, ...],
     dst_options: tuple[str, ...],
+    concurrency: int,
     options: tuple[str, ...],
     as_json: bool,
     no_progress: bool,
@@ -353,7 +361,12 @@ def migrate(
         progress(not no_progress, "migrate", "object") as bar,
     ):
         report = maintenance.migrate(
-            source, destination, source_options=src, destination_options=dst, callback=bar
+            source,
+            destination,
+            source_options=src,
+            destination_options=dst,
+            callback=bar,
+            concurrency=concurrency,
         )
     if as_json:
         emit_json(report.as_json())

@@ -147,7 +147,8 @@ def failing(
     except KeyboardInterrupt:
         raise
     except Exception as exc:
-        logger.debug("%s failed", label, exc_info=True)
+        # No traceback, not even at -vv: the chain of causes says enough.
+        logger.debug("%s failed: %r (cause: %r)", label, exc, exc.__cause__ or exc.__context__)
         raise CommandFailed(f"{label}: {SCRUBBER.scrub(_message(exc))}") from None
 
 

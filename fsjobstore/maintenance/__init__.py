@@ -41,12 +41,14 @@ from .inventory import (
     summary,
 )
 from .lifecycle import MIGRATION_RECORD, destroy, init, open_store
+from .migrate import CONCURRENCY as MIGRATE_CONCURRENCY
 from .migrate import MigrationRefused, MigrationReport, migrate
 
 __all__ = [
     "DEFAULT_AGE",
     "DEFAULT_DEMO_STORE",
     "DEMO_MARK",
+    "MIGRATE_CONCURRENCY",
     "MIGRATION_RECORD",
     "CleanReport",
     "DemoRefused",

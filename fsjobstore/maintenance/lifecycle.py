@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import layout
+from ..backends import Backend
 from ..errors import NoSuchJobStoreException
 from ..job import Config
 from ..store import JobStore
 from ._access import marker_backend
 
-__all__ = ["MIGRATION_RECORD", "STORE_PREFIXES", "destroy", "init", "open_store"]
+__all__ = ["MIGRATION_RECORD", "STORE_PREFIXES", "delete_all", "destroy", "init", "open_store"]
 
 #: The record of a migration in progress, at the destination's root.
 MIGRATION_RECORD = ".fsjobstore-migration.json"
@@ -88,9 +89,22 @@ def destroy(locator: str, **storage_options: Any) -> None:
         return
     skip = len(root) + 1
     own = (*STORE_PREFIXES, layout.TMP)
-    plain.delete_many([p for p in plain.list_files(root) if p[skip:].startswith(own)])
-    plain.delete_many([record])  # last, so an interrupted destroy can be run again
+    delete_all(plain, [p for p in plain.list_files(root) if p[skip:].startswith(own)])
+    delete_all(plain, [record])  # last, so an interrupted destroy can be run again
     plain.remove_root()
+
+
+def delete_all(backend: Backend, paths: list[str]) -> None:
+    """Delete ``paths`` in bulk, also where no marker is there yet.
+
+    Bulk deletes on local disk lock the store's marker, which an unfinished
+    migration's destination does not have yet: there, one by one.
+    """
+    try:
+        backend.delete_many(paths)
+    except FileNotFoundError:
+        for path in paths:
+            backend.delete(path)
 
 
 def _holds_anything(store: JobStore) -> bool:

@@ -55,7 +55,7 @@ from ..job import Config, encode_config
 from ..redaction import redact
 from ..store import JobStore
 from ._access import data_backend, holds_data, marker_backend, open_backends
-from .lifecycle import MIGRATION_RECORD, STORE_PREFIXES, open_store
+from .lifecycle import MIGRATION_RECORD, STORE_PREFIXES, delete_all, open_store
 
 __all__ = ["MIGRATION_RECORD", "MigrationRefused", "MigrationReport", "migrate"]
 
@@ -63,9 +63,10 @@ __all__ = ["MIGRATION_RECORD", "MigrationRefused", "MigrationReport", "migrate"]
 _PREFIXES = STORE_PREFIXES
 #: Objects up to this size are copied in bulk calls, many at once.
 _SMALL = 1024 * 1024
-#: A bulk call holds at most this many bytes (and objects) in memory.
+#: A bulk call holds at most this many bytes (and objects) in memory; small
+#: calls keep an interruption (Ctrl-C) quick and the progress bar moving.
 _BULK_BYTES = 64 * 1024 * 1024
-_BULK_COUNT = 256
+_BULK_COUNT = 32
 #: Copies (bulk calls or single objects) in flight at once.
 CONCURRENCY = 8
 
@@ -199,7 +200,7 @@ def migrate(
         if _compare(src_data, dst_data, key, entry, present.get(key), hashes=hashes) == "differs"
     ]
     extra = [key for key in present if key not in wanted]
-    dst_data.delete_many([f"{dst_data.root}/{key}" for key in extra])
+    delete_all(dst_data, [f"{dst_data.root}/{key}" for key in extra])
 
     callback.set_size(len(todo))
     copier = _Copier(src_data, dst_data, server_side, callback)
