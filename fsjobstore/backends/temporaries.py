@@ -4,24 +4,20 @@ Every write of fsjobstore is atomic: readers never see part of one. The price
 is that a writer killed in the middle leaves its unfinished work where no
 reader looks, and so where nothing ever removes it:
 
-=========================  ==============================================================
-backend                    what a killed writer can leave
-=========================  ==============================================================
-local disk                 ``<root>/tmp/<hex>``: a file being written, renamed into place
-                           when complete
-SFTP, FTP, any filesystem  ``<root>/tmp/<hex>`` as on local disk; on SFTP also
-with an atomic rename      ``<root>/tmp/<hex>.lock`` (a job document's lock) and
-                           ``<hex>.broken`` (a lock being broken)
-S3                         an incomplete multipart upload of a key below the root (streams
-                           over 50 MiB): its parts are stored, and billed, until aborted
-Azure Blob                 an *uncommitted blob*: blocks staged for a new blob that was
-                           never committed (streams over 8 MiB); the service discards them
-                           after a week, and bills them until then
-GCS                        a resumable upload session (streams over 8 MiB); the service
-                           offers no call that lists them, shows nothing of them in the
-                           bucket, and discards them a week after they start
-memory                     nothing: it dies with the process
-=========================  ==============================================================
+- **local disk**: ``<root>/tmp/<hex>``, a file being written, renamed into
+  place when complete;
+- **SFTP, FTP, any filesystem with an atomic rename**: the same; on SFTP also
+  ``<root>/tmp/<hex>.lock`` (a job document's lock) and ``<hex>.broken`` (a
+  lock being broken);
+- **S3**: an incomplete multipart upload of a key below the root (streams over
+  50 MiB): its parts are stored, and billed, until aborted;
+- **Azure Blob**: an *uncommitted blob*, blocks staged for a new blob that was
+  never committed (streams over 8 MiB); the service discards them after a
+  week, and bills them until then;
+- **GCS**: a resumable upload session (streams over 8 MiB); the service offers
+  no call that lists them, shows nothing of them in the bucket, and discards
+  them a week after they start: nothing to reclaim;
+- **memory**: nothing; it dies with the process.
 
 :func:`find_temporaries` lists them (optionally only those older than a given
 age) and :func:`reclaim_temporaries` removes them: it deletes the files and
