@@ -349,3 +349,23 @@ def test_progress_never_on_a_pipe(tmp_path: Path, made: tuple[str, Made]) -> Non
     assert done.status == 0
     assert done.err == ""  # stderr is a pipe: no bar
     assert os.path.exists(tmp_path / "copy" / ".fsjobstore.json")
+
+
+def test_links_planted_in_a_store_lead_nowhere(tmp_path: Path) -> None:
+    """A link below files/ is neither listed, cleaned through, nor migrated."""
+    locator = str(tmp_path / "store")
+    store = JobStore(locator)
+    store.initialize()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / f"{'0' * 32}~{'1' * 32}~victim.txt"
+    victim.write_text("not the store's")
+    (Path(locator) / "files" / ("0" * 32)).symlink_to(outside)  # an "orphan" owner
+    (Path(locator) / "tmp" / ("ab" * 16)).symlink_to(victim)
+    assert run("files", locator, "--json").json() == []
+    report = run("clean", locator, "--older-than", "0", "--json").json()
+    assert report["orphans"] == []
+    assert [t["path"] for t in report["temporaries"]] == [str(Path(locator, "tmp", "ab" * 16))]
+    assert victim.read_text() == "not the store's"  # the link went, not what it pointed at
+    copied = run("migrate", locator, str(tmp_path / "copy"), "--json").json()
+    assert copied["objects"] == 0

@@ -15,7 +15,7 @@ from ..backends import Backend
 from ..backends.temporaries import find_temporaries
 from ..errors import JobStoreError, NoSuchJobException
 from ..store import JobStore
-from ._access import data_backend
+from ._access import data_backend, detailed_listing
 
 __all__ = [
     "FileInfo",
@@ -222,17 +222,8 @@ def _job_ids(backend: Backend) -> set[str]:
 def _sizes(backend: Backend, prefix: str) -> dict[str, int]:
     """Key (below the root) → size of every object below ``prefix``, in one listing."""
     skip = len(backend.root) + 1
-    folder = f"{backend.root}/{prefix}"
-    try:
-        with backend._errors(folder):
-            found: dict[str, Any] = backend.fs.find(folder, detail=True)
-    except FileNotFoundError:
-        return {}
-    return {
-        path[skip:]: int(info.get("size") or 0)
-        for path, info in found.items()
-        if info.get("type") != "directory"
-    }
+    found = detailed_listing(backend, f"{backend.root}/{prefix}")
+    return {path[skip:]: int(info.get("size") or 0) for path, info in found.items()}
 
 
 def _document(path: str, data: bytes) -> dict[str, Any]:

@@ -54,7 +54,13 @@ from ..errors import JobStoreError
 from ..job import Config, encode_config
 from ..redaction import redact
 from ..store import JobStore
-from ._access import data_backend, holds_data, marker_backend, open_backends
+from ._access import (
+    data_backend,
+    detailed_listing,
+    holds_data,
+    marker_backend,
+    open_backends,
+)
 from .lifecycle import MIGRATION_RECORD, STORE_PREFIXES, delete_all, open_store
 
 __all__ = ["MIGRATION_RECORD", "MigrationRefused", "MigrationReport", "migrate"]
@@ -291,16 +297,12 @@ def _check_apart(src: JobStore, dst: JobStore, a: Backend, b: Backend) -> None:
 def _listing(backend: Backend, config: Config) -> dict[str, _Entry]:
     """Key (below the root) → size and MD5 of every object the migration copies."""
     skip = len(backend.root) + 1
-    try:
-        with backend._errors(backend.root):
-            found: dict[str, Any] = backend.fs.find(backend.root, detail=True)
-    except FileNotFoundError:
-        return {}
+    found = detailed_listing(backend, backend.root)
     etags_are_md5 = not (config.sseKey or config.sseKeyFile)
     listing = {}
     for path, info in found.items():
         key = path[skip:]
-        if info.get("type") == "directory" or not key.startswith(_PREFIXES):
+        if not key.startswith(_PREFIXES):
             continue
         listing[key] = _Entry(int(info.get("size") or 0), _md5(info, etags_are_md5))
     return dict(sorted(listing.items()))
@@ -430,19 +432,36 @@ class _Copier:
         return count
 
     def _tasks(self, sizes: Mapping[str, int]) -> Iterator[Callable[[], int]]:
+        # An async client (the object stores) copies a batch concurrently on
+        # its event loop: by the service (no bytes held here), or read and
+        # written in bulk calls for small objects.
+        by_service = self._server_side and bool(getattr(self._dst.fs, "async_impl", False))
         batch: list[str] = []
         held = 0
         for key, size in sizes.items():
-            if self._server_side or size > _SMALL:
+            if by_service:
+                batch.append(key)
+            elif self._server_side or size > _SMALL:
                 yield self._single(key, size)
                 continue
-            batch.append(key)
-            held += size
+            else:
+                batch.append(key)
+                held += size
             if len(batch) >= _BULK_COUNT or held >= _BULK_BYTES:
-                yield self._bulk(batch)
+                yield self._by_service(batch) if by_service else self._bulk(batch)
                 batch, held = [], 0
         if batch:
-            yield self._bulk(batch)
+            yield self._by_service(batch) if by_service else self._bulk(batch)
+
+    def _by_service(self, keys: list[str]) -> Callable[[], int]:
+        def copy() -> int:
+            sources = [f"{self._src.root}/{key}" for key in keys]
+            targets = [f"{self._dst.root}/{key}" for key in keys]
+            with self._dst._errors(targets[0]):
+                self._dst.fs.copy(sources, targets)
+            return len(keys)
+
+        return copy
 
     def _bulk(self, keys: list[str]) -> Callable[[], int]:
         def copy() -> int:
