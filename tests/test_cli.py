@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import re
+import select
+import struct
+import subprocess
+import termios
 from pathlib import Path
 
 import pytest
@@ -13,7 +19,7 @@ from fsjobstore import Config, JobDescription, JobStore, __version__
 from fsjobstore.layout import parse_file_id
 from fsjobstore.maintenance import DEFAULT_DEMO_STORE, DEMO_MARK
 
-from .clitools import Made, lines, populate, run
+from .clitools import Made, lines, populate, run, script
 
 # What the demo leaves: "kept_job" with result.txt (cleanup=False), one shared
 # file, one log message never read.
@@ -83,6 +89,8 @@ def test_demo_replaces_only_its_own_store(tmp_path: Path) -> None:
     assert [j.jobName for j in other.jobs()] == ["precious"]
     assert run("demo", precious, "--force").status == 0
     assert [j.jobName for j in other.jobs()] == ["kept_job"]
+    quiet = run("demo", locator, "--json").json()
+    assert quiet == {"locator": locator, **DEMO_COUNTS}
 
 
 @pytest.mark.parametrize("force", [[], ["--force"]])
@@ -341,6 +349,42 @@ def test_json_output_is_one_document(made: tuple[str, Made]) -> None:
         assert done.status == 0
         json.loads(done.out)
         assert done.out.count("\n") == 1
+
+
+def test_progress_on_a_terminal_only(tmp_path: Path, made: tuple[str, Made]) -> None:
+    """With stderr a terminal, bars go there; stdout keeps its one JSON document."""
+    locator, _ = made
+    controller, terminal = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide, and tqdm draws nothing in that.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    shown = b""
+    try:
+        child = subprocess.Popen(
+            [script(), "migrate", locator, str(tmp_path / "copy"), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(terminal)
+        # Read as it writes: a terminal holds little, and a full one would block it.
+        while True:
+            ready, _, _ = select.select([controller], [], [], 0.1)
+            if ready:
+                try:
+                    shown += os.read(controller, 65536)
+                except OSError:  # EIO: every writer has closed the terminal
+                    break
+            elif child.poll() is not None:
+                break
+        out, _ = child.communicate(timeout=120)
+    finally:
+        os.close(controller)
+    done = subprocess.CompletedProcess(child.args, child.returncode, out)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["objects"] > 0
+    assert b"migrate" in shown and b"object" in shown  # the bar's description and unit
+    quiet = run("migrate", locator, str(tmp_path / "again"), "--no-progress", "--json")
+    assert quiet.err == ""
 
 
 def test_progress_never_on_a_pipe(tmp_path: Path, made: tuple[str, Made]) -> None:

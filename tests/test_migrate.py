@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -123,6 +124,33 @@ def test_refuses_a_destination_with_other_data(
     same = run("migrate", src.locator, src.locator)
     assert same.status == 1
     assert "the same place, or one is inside the other" in same.err
+
+
+def test_a_resumed_migration_follows_the_source(tmp_path: Path) -> None:
+    """What the source lost since an interrupted run is removed from the destination."""
+    source, copy = str(tmp_path / "src"), str(tmp_path / "copy")
+    store = JobStore(source)
+    made = populate(store)
+    assert run("migrate", source, copy).status == 0
+    # As if the first run had been killed after copying: no marker, the record there.
+    Path(copy, ".fsjobstore.json").unlink()
+    marker = Path(source, ".fsjobstore.json").read_bytes()
+    record = {"source": source, "marker": hashlib.sha256(marker).hexdigest()}
+    Path(copy, MIGRATION_RECORD).write_text(json.dumps(record))
+    gone = sorted(made.jobs)[-1]
+    store.delete_job(gone)
+    del made.jobs[gone]
+    store.read_logs(lambda _: None)  # the pending messages move to the archive
+    made.archived |= made.pending
+    made.pending = set()
+    report = run("migrate", source, copy, "--json").json()
+    assert report["resumed"] is True
+    assert report["removed"] == 1 + 3  # the job, and the three messages' inbox keys
+    assert report["copied"] == 3  # the three messages' archive keys
+    assert report["skipped"] == report["objects"] - 3
+    copied = JobStore(copy)
+    copied.resume()
+    assert_holds(copied, made)
 
 
 def _many(store: JobStore, jobs: int, files: int) -> None:

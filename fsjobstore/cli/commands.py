@@ -473,14 +473,16 @@ def destroy(
 @cli.command()
 @click.argument("locator", default=maintenance.DEFAULT_DEMO_STORE)
 @click.option("--force", is_flag=True, help="Replace a store that demo did not make.")
-@click.option(
-    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A storage option."
-)
-def demo(*, locator: str, force: bool, options: tuple[str, ...]) -> None:
+@common_options
+def demo(
+    *, locator: str, force: bool, options: tuple[str, ...], as_json: bool, no_progress: bool
+) -> None:
     """Walk through the job store API on a fresh store, and leave it there.
 
     LOCATOR defaults to ./fsjobstore-demo. The demo replaces its own earlier
-    store there, and refuses any other store unless --force.
+    store there, and refuses any other store unless --force. With --json it
+    prints what 'status --json' prints of the store it left, instead of the
+    walk-through.
 
     \b
     Example:
@@ -488,4 +490,7 @@ def demo(*, locator: str, force: bool, options: tuple[str, ...]) -> None:
     """
     storage: dict[str, Any] = parse_options(options)
     with failing("demo", locator, storage):
-        maintenance.demo(locator, force=force, say=click.echo, **storage)
+        say = (lambda _: None) if as_json else click.echo
+        store = maintenance.demo(locator, force=force, say=say, **storage)
+        if as_json:
+            emit_json({"locator": redact(store.locator), **maintenance.summary(store)})
