@@ -50,6 +50,7 @@ from .. import layout
 from ..backends import Backend
 from ..backends.base import BLOCK_SIZE
 from ..backends.local import LocalBackend
+from ..backends.s3 import S3Backend
 from ..errors import JobStoreError
 from ..job import Config, encode_config
 from ..redaction import redact
@@ -73,6 +74,8 @@ _SMALL = 1024 * 1024
 #: calls keep an interruption (Ctrl-C) quick and the progress bar moving.
 _BULK_BYTES = 64 * 1024 * 1024
 _BULK_COUNT = 32
+#: S3 copies an object in one request up to this size (5 GiB).
+_SINGLE_COPY = 5 * 1024**3
 #: Copies (bulk calls or single objects) in flight at once.
 CONCURRENCY = 8
 
@@ -404,8 +407,10 @@ class _Copier:
         self._callback = callback
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._size_of: dict[str, int] = {}
 
     def run(self, sizes: Mapping[str, int], concurrency: int) -> None:
+        self._size_of = dict(sizes)
         tasks = list(self._tasks(sizes))
         if not tasks:
             return
@@ -453,12 +458,18 @@ class _Copier:
         if batch:
             yield self._by_service(batch) if by_service else self._bulk(batch)
 
+    def _sizes(self, keys: list[str]) -> list[int]:
+        return [self._size_of[key] for key in keys]
+
     def _by_service(self, keys: list[str]) -> Callable[[], int]:
         def copy() -> int:
             sources = [f"{self._src.root}/{key}" for key in keys]
             targets = [f"{self._dst.root}/{key}" for key in keys]
             with self._dst._errors(targets[0]):
-                self._dst.fs.copy(sources, targets)
+                if isinstance(self._dst, S3Backend) and max(self._sizes(keys)) < _SINGLE_COPY:
+                    self._dst.copy_many(list(zip(sources, targets, strict=True)))
+                else:
+                    self._dst.fs.copy(sources, targets)
             return len(keys)
 
         return copy
