@@ -229,10 +229,11 @@ def test_interrupted_migration_resumes_without_copying_again(
     assert MIGRATION_RECORD not in raw_keys(raw)
 
 
+@pytest.mark.slow
 def test_a_thousand_jobs_between_object_stores(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """1,000 jobs and 2,000 files, S3 → GCS: every ID arrives."""
+    """1,000 jobs and 2,000 files, S3 → GCS, killed half way and resumed: every ID arrives."""
     local = make_target(request, "file", tmp_path)
     src, dst = make_target(request, "s3", tmp_path), make_target(request, "gcs", tmp_path)
     _many(open_store(local), jobs=1000, files=2000)
@@ -242,12 +243,38 @@ def test_a_thousand_jobs_between_object_stores(
     jobs = {j.jobStoreID for j in expected.jobs()}
     file_ids = set(expected.get_all_file_ids())
     assert (len(jobs), len(file_ids)) == (1000, 2000)
+    raw, env = open_store(dst), _env(src, dst)
+
+    def copied() -> int:
+        try:
+            return len([k for k in raw_keys(raw) if k.startswith(("jobs/", "files/"))])
+        except FileNotFoundError:
+            return 0
+
     started = time.monotonic()
-    report = run("migrate", src.locator, dst.locator, "--json", env=_env(src, dst)).json()
+    killed = subprocess.Popen(
+        [script(), "migrate", src.locator, dst.locator],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while (there := copied()) < 500 and killed.poll() is None:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    killed.kill()
+    killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL, "the migration ended before it was killed"
+    report = run("migrate", src.locator, dst.locator, "--json", env=env, timeout=600).json()
     took = time.monotonic() - started
-    assert report["objects"] == report["copied"] == 1000 + 2000 + 100
+    assert report["resumed"] is True
+    assert report["skipped"] >= there - 1
+    assert report["copied"] + report["skipped"] == report["objects"] == 1000 + 2000 + 100
     copy = open_store(dst)
     copy.resume()
     assert {j.jobStoreID for j in copy.jobs()} == jobs
     assert set(copy.get_all_file_ids()) == file_ids
-    print(f"\nS3 → GCS, 1,000 jobs and 2,000 files: {took:.1f} s ({report['seconds']} s inside)")
+    print(
+        f"\nS3 → GCS, 1,000 jobs and 2,000 files, killed after {there} objects: "
+        f"{took:.1f} s in all, the resumed run {report['seconds']} s"
+    )
