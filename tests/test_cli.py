@@ -413,3 +413,21 @@ def test_links_planted_in_a_store_lead_nowhere(tmp_path: Path) -> None:
     assert victim.read_text() == "not the store's"  # the link went, not what it pointed at
     copied = run("migrate", locator, str(tmp_path / "copy"), "--json").json()
     assert copied["objects"] == 0
+
+
+def test_cat_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    locator = str(tmp_path / "store")
+    store = JobStore(locator)
+    store.initialize()
+    with store.write_file_stream() as (out, file_id):
+        out.write(os.urandom(4 << 20))  # more than a pipe holds
+    done = subprocess.run(
+        f"{script()} cat {locator} '{file_id}' | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.stdout, done.stderr) == ("1\n", "")

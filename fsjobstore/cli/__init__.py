@@ -6,6 +6,7 @@ traceback), 2 on a usage error, 130 when interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("fsjobstore: interrupted", err=True)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (fsjobstore cat … | head): stop quietly, and keep
+        # Python from complaining at exit about the output it cannot flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return result if isinstance(result, int) else 0
 
 

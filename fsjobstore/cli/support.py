@@ -144,7 +144,7 @@ def failing(
         yield
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
         raise
     except Exception as exc:
         # No traceback, not even at -vv: the chain of causes says enough.
