@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -171,8 +172,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose >= 2 else level)
     guard_logs()
-    # A warning (a store on a backend without conditional writes) is one log
-    # line too, not Python's two lines of source location.
+    # A warning of fsjobstore's (a store on a backend without conditional
+    # writes) is one log line, not Python's two of source location; the
+    # libraries' own (deprecations in a client's dependencies) only with -vv.
     warnings.showwarning = _show_warning
 
 
@@ -184,4 +186,8 @@ def _show_warning(  # noqa: PLR0917 - the signature of warnings.showwarning
     file: Any = None,
     line: str | None = None,
 ) -> None:
-    logger.warning("%s", message)
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.abspath(filename).startswith(ours + os.sep):
+        logger.warning("%s", message)
+    else:
+        logger.debug("%s: %s", category.__name__, message)
