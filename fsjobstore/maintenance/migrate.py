@@ -249,7 +249,9 @@ def _claim(dst: JobStore, plain: Backend, identity: dict[str, str]) -> bool:
             record = json.loads(data)
         except ValueError:
             record = {}
-        if not isinstance(record, dict) or any(record.get(k) != v for k, v in identity.items()):
+        # The marker's digest says which store it is (a marker names its own
+        # locator); the source's locator may be spelled another way this time.
+        if not isinstance(record, dict) or record.get("marker") != identity["marker"]:
             other = record.get("source") if isinstance(record, dict) else None
             raise MigrationRefused(
                 f"migration to {where!r} refused: it holds an unfinished migration from "
