@@ -278,3 +278,37 @@ def test_a_thousand_jobs_between_object_stores(
         f"\nS3 → GCS, 1,000 jobs and 2,000 files, killed after {there} objects: "
         f"{took:.1f} s in all, the resumed run {report['seconds']} s"
     )
+
+
+@pytest.mark.parametrize("backend", ["gcs", "azure"])
+def test_same_service_copies(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    src, dst = make_target(request, backend, tmp_path), make_target(request, backend, tmp_path)
+    made = populate(open_store(src))
+    keys = _data_keys(open_store(src))
+    report = run("migrate", src.locator, dst.locator, "--json", env=_env(src)).json()
+    assert report["server_side"] is True
+    assert report["copied"] == len(keys)
+    assert_holds(_check_arrived(src, dst, keys), made)
+
+
+def test_a_changed_object_of_the_same_size_is_copied_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Checksums, not only sizes, decide what a resumed run copies again."""
+    src, dst = make_target(request, "file", tmp_path), make_target(request, "s3", tmp_path)
+    made = populate(open_store(src))
+    env = _env(dst)
+    assert run("migrate", src.locator, dst.locator, env=env).status == 0
+    copy = open_store(dst)
+    marker = Path(src.locator, ".fsjobstore.json").read_bytes()
+    record = {"source": src.locator, "marker": hashlib.sha256(marker).hexdigest()}
+    copy.fs.pipe_file(f"{copy.root}/{MIGRATION_RECORD}", json.dumps(record).encode())
+    copy.fs.rm_file(f"{copy.root}/.fsjobstore.json")
+    file_id = next(i for i, o in made.owned.items() if o is None)
+    key = f"{copy.root}/files/_/{file_id.split('~', 1)[1]}"
+    data = copy.fs.cat_file(key)
+    copy.fs.pipe_file(key, bytes(reversed(data)))  # same size, other bytes
+    report = run("migrate", src.locator, dst.locator, "--json", env=env).json()
+    assert (report["resumed"], report["copied"]) == (True, 1)
+    copy.resume()
+    assert_holds(copy, made)
