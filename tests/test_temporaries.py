@@ -147,9 +147,12 @@ def _container(target: Target, name: str) -> Any:
     return service.get_container_client(name)
 
 
-def test_sftp_leftovers_and_locks(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sftp", "ftp"])
+def test_leftovers_of_renaming_backends(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     """A killed writer's temporary file and a killed updater's lock, both below tmp/."""
-    target = make_target(request, "sftp", tmp_path)
+    target = make_target(request, backend, tmp_path)
     store = open_store(target)
     store.initialize(Config())
     left = {f"{store.root}/tmp/{'ab' * 16}", f"{store.root}/tmp/{'cd' * 16}.lock"}
