@@ -3,6 +3,7 @@
 from .abstract import AbstractJobStore
 from .errors import (
     ConcurrentFileModificationException,
+    CorruptStoreError,
     InvalidIDError,
     InvalidLocatorError,
     JobStoreError,
@@ -12,6 +13,7 @@ from .errors import (
     NoSuchJobException,
     NoSuchJobStoreException,
     NotAJobStoreError,
+    UnsafeLinkError,
 )
 from .job import Config, FileID, JobDescription
 from .store import AWSJobStore, FileJobStore, GoogleJobStore, JobStore
@@ -21,6 +23,7 @@ __all__ = [
     "AbstractJobStore",
     "ConcurrentFileModificationException",
     "Config",
+    "CorruptStoreError",
     "FileID",
     "FileJobStore",
     "GoogleJobStore",
@@ -35,6 +38,7 @@ __all__ = [
     "NoSuchJobException",
     "NoSuchJobStoreException",
     "NotAJobStoreError",
+    "UnsafeLinkError",
 ]
 
 __version__ = "0.1.0"

@@ -170,7 +170,9 @@ class AbstractJobStore(ABC):
         """Buffer ``create_job`` calls and write them together, in one bulk call, on exit.
 
         If the body raises, nothing buffered is written. Jobs created in the
-        batch are not visible until it exits.
+        batch are not visible until it exits. A batch is not one atomic write:
+        a process killed while it writes may leave any of its jobs stored,
+        each of them whole.
         """
 
     @abstractmethod
@@ -373,8 +375,13 @@ class AbstractJobStore(ABC):
         """Hand each unread message to ``callback`` as a binary handle; return how many.
 
         Each message is delivered once, then archived; with ``read_all`` the
-        archived ones are delivered again too. If ``callback`` raises, the
-        messages it already took are archived and the rest stay unread.
+        archived ones are delivered again too. Readers in several processes at
+        once deliver each message once in all: one reader delivers at a time
+        (on backends that detect concurrent updates). A reader killed after
+        delivering messages but before archiving them leaves them unread, so
+        they are delivered again: at least once across crashes. If
+        ``callback`` raises, the messages it already took are archived and the
+        rest stay unread.
         """
 
     # -- import and export ------------------------------------------------------

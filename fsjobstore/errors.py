@@ -6,8 +6,13 @@ that builtin too, so generic handlers (``except FileNotFoundError``) work.
 
 from __future__ import annotations
 
+import errno
+
+from .redaction import redact
+
 __all__ = [
     "ConcurrentFileModificationException",
+    "CorruptStoreError",
     "InvalidIDError",
     "InvalidLocatorError",
     "JobStoreError",
@@ -17,6 +22,7 @@ __all__ = [
     "NoSuchJobException",
     "NoSuchJobStoreException",
     "NotAJobStoreError",
+    "UnsafeLinkError",
 ]
 
 
@@ -44,27 +50,27 @@ class NoSuchJobStoreException(JobStoreError, FileNotFoundError):
     """``resume()`` found no job store at the locator."""
 
     def __init__(self, locator: str) -> None:
-        super().__init__(f"no job store at {locator!r}")
-        self.locator = locator
+        self.locator = redact(locator)
+        super().__init__(f"no job store at {self.locator!r}")
 
 
 class JobStoreExistsException(JobStoreError, FileExistsError):
     """``initialize()`` found a job store already there."""
 
     def __init__(self, locator: str) -> None:
-        super().__init__(f"a job store already exists at {locator!r}")
-        self.locator = locator
+        self.locator = redact(locator)
+        super().__init__(f"a job store already exists at {self.locator!r}")
 
 
 class NotAJobStoreError(JobStoreError, FileExistsError):
     """The location holds data but no job-store marker, so it is left alone."""
 
-    def __init__(self, locator: str, action: str) -> None:
+    def __init__(self, locator: str, action: str, reason: str | None = None) -> None:
+        self.locator = redact(locator)
         super().__init__(
-            f"refusing to {action} {locator!r}: it holds data but is not a job store "
-            "(no .fsjobstore.json marker)"
+            f"refusing to {action} {self.locator!r}: "
+            + (reason or "it holds data but is not a job store (no .fsjobstore.json marker)")
         )
-        self.locator = locator
 
 
 class ConcurrentFileModificationException(JobStoreError):
@@ -84,15 +90,17 @@ class JobStoreNotOpenError(JobStoreError, RuntimeError):
     """An operation was called before ``initialize()`` or ``resume()``."""
 
     def __init__(self, locator: str) -> None:
-        super().__init__(f"job store {locator!r} is not open: call initialize() or resume() first")
+        super().__init__(
+            f"job store {redact(locator)!r} is not open: call initialize() or resume() first"
+        )
 
 
 class InvalidLocatorError(JobStoreError, ValueError):
     """A locator string is malformed or names the wrong family of store."""
 
     def __init__(self, locator: object, reason: str) -> None:
-        super().__init__(f"invalid job store locator {locator!r}: {reason}")
-        self.locator = locator
+        self.locator = redact(locator) if isinstance(locator, str) else locator
+        super().__init__(f"invalid job store locator {self.locator!r}: {reason}")
 
 
 class InvalidIDError(JobStoreError, ValueError):
@@ -105,3 +113,29 @@ class InvalidIDError(JobStoreError, ValueError):
     def __init__(self, kind: str, value: object, reason: str) -> None:
         super().__init__(f"invalid {kind} {value!r}: {reason}")
         self.value = value
+
+
+class CorruptStoreError(JobStoreError):
+    """Something stored is not what the store wrote there; the message names it.
+
+    Raised for a job document whose ID is not its key's, a document or marker
+    that is not of the store's format, a folder where a file should be, and a
+    symbolic link inside the store (:class:`UnsafeLinkError`). Nothing is
+    changed.
+    """
+
+
+class UnsafeLinkError(CorruptStoreError, OSError):
+    """A symbolic link inside a store on local disk: fsjobstore follows none.
+
+    Someone put a link where the store keeps a folder or a file; following it
+    could read, write, move or delete outside the store's root. The path is
+    the link's.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            errno.ELOOP,
+            "a symbolic link inside the job store, which fsjobstore never follows",
+            path,
+        )

@@ -266,9 +266,12 @@ def decode_job(data: bytes) -> JobDescription:
         The bytes are not a job document.
     """
     doc = _load_doc("job", data)
-    for name in ("requirements", "attributes"):
-        if not isinstance(doc.get(name), dict):
-            raise JobStoreError(f"stored job document is malformed: {name!r} is not an object")
+    for name, kinds in _JOB_TYPES.items():
+        if name in doc and type(doc[name]) not in kinds:  # exact: a bool is no count
+            raise JobStoreError(
+                f"stored job document is malformed: {name!r} is {doc[name]!r}, not "
+                + " or ".join("an object" if k is dict else k.__name__ for k in kinds)
+            )
     try:
         job = JobDescription(
             doc["requirements"],
@@ -283,6 +286,18 @@ def decode_job(data: bytes) -> JobDescription:
     except (KeyError, TypeError, AttributeError) as exc:
         raise JobStoreError(f"stored job document is malformed: {exc!r}") from exc
     return job
+
+
+#: The types a stored job document's fields must have (a missing one is an error too).
+_JOB_TYPES: dict[str, tuple[type, ...]] = {
+    "requirements": (dict,),
+    "attributes": (dict,),
+    "jobStoreID": (str, type(None)),
+    "jobName": (str,),
+    "unitName": (str,),
+    "displayName": (str,),
+    "remainingTryCount": (int,),
+}
 
 
 def encode_config(config: Config) -> bytes:
@@ -309,7 +324,32 @@ def decode_config(data: bytes) -> Config:
     fields = doc.get("config")
     if not isinstance(fields, dict):
         raise JobStoreError("job store marker is malformed: no 'config' object")
-    return Config(**dict(_public_items(fields)))
+    config = Config(**dict(_public_items(fields)))
+    for name, kinds in _CONFIG_TYPES.items():
+        value = getattr(config, name)
+        if type(value) not in kinds:  # exact: a bool is no retry count
+            raise JobStoreError(
+                f"job store marker is malformed: {name!r} is {value!r}, "
+                f"not {' or '.join(k.__name__ for k in kinds)}"
+            )
+    return config
+
+
+#: The types of the seed's Config fields, as a marker must hold them.
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "retryCount": (int,),
+    **{
+        name: (str, type(None))
+        for name in (
+            "jobStore",
+            "awsRegion",
+            "sseKey",
+            "sseKeyFile",
+            "awsCredentials",
+            "googleCredentials",
+        )
+    },
+}
 
 
 def _public_items(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -325,7 +365,8 @@ def _load_doc(kind: str, data: bytes) -> dict[str, Any]:
         raise JobStoreError(f"stored {kind} document is not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise JobStoreError(f"stored {kind} document is not a JSON object")
-    if doc.get("format") != _FORMAT:
+    found = doc.get("format")
+    if type(found) is not int or found != _FORMAT:  # True == 1, but is no format
         raise JobStoreError(
             f"stored {kind} document has format {doc.get('format')!r}; "
             f"this fsjobstore reads format {_FORMAT}"

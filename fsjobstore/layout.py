@@ -32,15 +32,19 @@ from .errors import InvalidIDError
 __all__ = [
     "ARCHIVE",
     "FILES",
+    "FOLDERS",
     "INBOX",
     "JOBS",
     "MARKER",
+    "READER",
     "SHARED",
     "TMP",
+    "TOP_LEVEL",
     "FileRef",
     "check_job_id",
     "check_shared_name",
     "file_id_from_key",
+    "is_store_key",
     "job_id_from_key",
     "job_key",
     "new_file_id",
@@ -59,6 +63,13 @@ SHARED = "files/_shared/"
 INBOX = "stats/inbox/"
 ARCHIVE = "stats/archive/"
 TMP = "tmp/"
+#: The lease a reader of log messages holds while it delivers them.
+READER = "stats/reader.lease"
+#: Names the store makes directly below its root, besides the marker.
+TOP_LEVEL = frozenset({"jobs", "files", "stats", "tmp"})
+#: Every folder the store makes when it is initialized, parents first; the
+#: folder of each job's own files (``files/<job>/``) is made on first use.
+FOLDERS = ("jobs", "files", "files/_shared", "stats", "stats/inbox", "stats/archive", "tmp")
 
 _NO_OWNER = "_"
 _JOB_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
@@ -68,6 +79,11 @@ _FILE_ID_RE = re.compile(
     rf"(?P<owner>_|{_JOB_ID})~(?P<uid>[0-9a-f]{{32}})(?P<flags>C?X?)~(?P<name>[A-Za-z0-9._-]{{0,128}})"
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Keys the store makes itself, told apart from a user's files with no doubt:
+# assigned job IDs, log keys and temporary names all carry 32 hex digits.
+_OWN_JOB_KEY = re.compile(r"jobs/[0-9a-f]{32}\.json")
+_LOG_KEY = re.compile(r"stats/(?:inbox|archive)/[0-9]{20}-[0-9a-f]{32}")
+_TMP_KEY = re.compile(r"tmp/[0-9a-f]{32}(?:\.[a-z]+)?")
 # Patterns are used with fullmatch: "$" would also accept a trailing newline.
 _MAX_BASENAME = 128
 
@@ -224,6 +240,26 @@ def check_shared_name(name: object) -> str:
 def shared_key(name: str) -> str:
     """Key of a shared file."""
     return f"{SHARED}{check_shared_name(name)}"
+
+
+def is_store_key(key: str) -> bool:
+    """Whether ``key`` is one the store makes, in a form no user's file takes by chance.
+
+    Jobs with assigned IDs, files, shared files, log messages and temporary
+    files qualify; a job with an ID of the caller's choosing does not (its
+    key could be anyone's ``jobs/NAME.json``). ``destroy()`` removes what is
+    left of a store whose marker is gone only when every key qualifies.
+    """
+    if key.startswith(SHARED):
+        return _SHARED_RE.fullmatch(key[len(SHARED) :]) is not None
+    if key == READER:
+        return True
+    return (
+        file_id_from_key(key) is not None
+        or _OWN_JOB_KEY.fullmatch(key) is not None
+        or _LOG_KEY.fullmatch(key) is not None
+        or _TMP_KEY.fullmatch(key) is not None
+    )
 
 
 def new_log_key() -> str:

@@ -116,7 +116,11 @@ def parse_locator(locator: str) -> Locator:
 
 
 def _local(text: str, path: str) -> Locator:
-    return Locator(text=text, url=os.path.abspath(path), protocol="file")
+    absolute = os.path.abspath(path)
+    if os.path.dirname(absolute) == absolute:
+        # Everything on the machine would be "inside" such a store.
+        raise InvalidLocatorError(text, "the root of the filesystem cannot hold a job store")
+    return Locator(text=text, url=absolute, protocol="file")
 
 
 def _parse_url(text: str) -> Locator:

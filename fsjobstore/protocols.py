@@ -40,12 +40,17 @@ class Protocol:
         ``mv`` within the filesystem is one atomic rename that replaces the
         target (POSIX ``rename``, SFTP's ``posix-rename``, FTP's ``RNFR``/``RNTO``
         on a POSIX server), so a write can go to a temporary name first.
+    one_request_reads
+        A file is best read as one streamed request (HTTP: one ``GET``, which
+        needs no ``Range`` support from the server), opened with
+        ``block_size=0``, rather than as a range request per block.
     """
 
     family: str | None = None
     caches_listings: bool = False
     one_connection: bool = False
     atomic_rename: bool = False
+    one_request_reads: bool = False
 
 
 _AZURE = Protocol("azure", caches_listings=True)
@@ -66,6 +71,8 @@ PROTOCOLS: Mapping[str, Protocol] = {
     "sftp": Protocol("sftp", atomic_rename=True),
     "ssh": Protocol("sftp", atomic_rename=True),
     "ftp": Protocol(caches_listings=True, one_connection=True, atomic_rename=True),
+    "http": Protocol(one_request_reads=True),
+    "https": Protocol(one_request_reads=True),
 }
 
 #: Facts assumed for a protocol missing from :data:`PROTOCOLS`.

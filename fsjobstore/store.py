@@ -6,50 +6,36 @@ import io
 import os
 import posixpath
 import stat
-import threading
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
-from fsspec import AbstractFileSystem
 from typing_extensions import override
 
 from . import layout, transfer
-from .abstract import AbstractJobStore
-from .backends import Backend, NotStored, VersionConflict, connect
+from .backends import NotStored, VersionConflict
 from .errors import (
     ConcurrentFileModificationException,
+    CorruptStoreError,
     InvalidIDError,
-    InvalidLocatorError,
     JobStoreError,
-    JobStoreExistsException,
-    JobStoreNotOpenError,
     NoSuchFileException,
     NoSuchJobException,
-    NoSuchJobStoreException,
-    NotAJobStoreError,
 )
 from .job import (
-    Config,
     FileID,
     JobDescription,
-    decode_config,
     decode_job,
-    encode_config,
     encode_job,
 )
-from .locator import parse_locator
+from .lifecycle import StoreBase
 from .streams import check_text_args, chunks, make_executable, regular_file, text_mode
-from .transfer import Callback, redact
+from .transfer import Callback
 
 __all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
 
-#: Directories the store makes itself; finding only these (empty) is not "data".
-_OWN_DIRS = frozenset({"jobs", "files", "stats", "tmp"})
 
-
-class JobStore(AbstractJobStore):
+class JobStore(StoreBase):
     """A job store on any fsspec filesystem.
 
     Everything lives below the root the locator resolves to::
@@ -61,7 +47,7 @@ class JobStore(AbstractJobStore):
           files/_shared/<name>               shared files
           stats/inbox/<log-id>               log messages not yet read
           stats/archive/<log-id>             log messages already delivered
-          tmp/                               local disk only: writes in progress
+          tmp/                               writes in progress, where renames are atomic
 
     Parameters
     ----------
@@ -72,134 +58,6 @@ class JobStore(AbstractJobStore):
         Passed to the fsspec filesystem (credentials, endpoints …); they
         override what the locator implies and are never stored.
     """
-
-    #: Locator families this class accepts; None for every family.
-    families: ClassVar[frozenset[str] | None] = None
-
-    def __init__(self, locator: str, **storage_options: Any) -> None:
-        parsed = parse_locator(locator)
-        if self.families is not None and parsed.family not in self.families:
-            accepted = ", ".join(sorted(self.families))
-            raise InvalidLocatorError(
-                locator, f"{type(self).__name__} takes only {accepted} locators"
-            )
-        self.locator = parsed.text
-        self._parsed = parsed
-        self._user_options = storage_options
-        # The marker and the lifecycle go through a filesystem built without
-        # the config's options, so resume() can read the marker before it
-        # knows, say, the customer encryption key; data goes through one
-        # built with them, once the config is known.
-        self._plain = connect(parsed, storage_options)
-        self._backend = self._plain
-        self._config: Config | None = None
-        self._pending = threading.local()  # per-thread batch() buffers
-        if not self._backend.detects_concurrent_updates:
-            warnings.warn(
-                f"job store {redact(self.locator)!r} is on {type(self.fs).__name__}, which has "
-                "no conditional writes: concurrent updates are last-writer-wins",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-
-    def _backends(self, config: Config) -> tuple[Backend, Backend]:
-        """Return the backends for the marker and for the data, under ``config``."""
-        parsed, user = self._parsed, self._user_options
-        backend = type(self._plain)
-        access = backend.config_options(config, encrypted=False)
-        full = backend.config_options(config)
-        plain = connect(parsed, user, access) if access else self._plain
-        return plain, plain if full == access else connect(parsed, user, full)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({redact(self.locator)!r})"
-
-    @property
-    def fs(self) -> AbstractFileSystem:
-        """The fsspec filesystem the store's data goes through."""
-        return self._backend.fs
-
-    @property
-    def root(self) -> str:
-        """The store's root path on :attr:`fs`."""
-        return self._backend.root
-
-    @property
-    def detects_concurrent_updates(self) -> bool:
-        """Whether ``update_job`` detects a concurrent writer on this backend."""
-        return self._backend.detects_concurrent_updates
-
-    def _path(self, key: str) -> str:
-        # Every operation but the lifecycle ones comes through here, so none
-        # writes into a location that is not an open store.
-        if self._config is None:
-            raise JobStoreNotOpenError(self.locator)
-        return f"{self._backend.root}/{key}"
-
-    # -- lifecycle --------------------------------------------------------------
-
-    @property
-    @override
-    def config(self) -> Config:
-        if self._config is None:
-            raise JobStoreNotOpenError(self.locator)
-        return self._config
-
-    @override
-    def initialize(self, config: Config | None = None) -> None:
-        config = Config() if config is None else config
-        if config.jobStore is None:
-            config.jobStore = self.locator
-        elif config.jobStore != self.locator:
-            raise ValueError(
-                f"config.jobStore is {config.jobStore!r} but this store is {self.locator!r}"
-            )
-        data = encode_config(config)
-        plain, backend = self._backends(config)  # a bad key file fails before any write
-        marker = f"{plain.root}/{layout.MARKER}"
-        if plain.exists(marker):
-            raise JobStoreExistsException(self.locator)
-        if self._holds_data(plain):
-            raise NotAJobStoreError(self.locator, "initialize")
-        plain.prepare(create=True)
-        try:
-            plain.create(marker, data)
-        except FileExistsError:
-            raise JobStoreExistsException(self.locator) from None
-        self._plain, self._backend, self._config = plain, backend, config
-
-    @override
-    def resume(self) -> None:
-        try:
-            data, _ = self._plain.read(f"{self._plain.root}/{layout.MARKER}")
-        except FileNotFoundError:
-            raise NoSuchJobStoreException(self.locator) from None
-        try:
-            config = decode_config(data)
-        except JobStoreError as exc:
-            raise JobStoreError(f"job store {self.locator!r}: {exc}") from exc
-        plain, backend = self._backends(config)
-        backend.prepare()
-        self._plain, self._backend, self._config = plain, backend, config
-
-    @override
-    def destroy(self) -> None:
-        plain = self._plain
-        marker = f"{plain.root}/{layout.MARKER}"
-        if plain.exists(marker):
-            # The marker goes last, so an interrupted destroy can be re-run.
-            plain.delete_many([p for p in plain.list_files(plain.root) if p != marker])
-            plain.delete_many([marker])
-        elif self._holds_data(plain):
-            raise NotAJobStoreError(self.locator, "destroy")
-        plain.remove_root()
-        self._backend, self._config = plain, None
-
-    def _holds_data(self, plain: Backend) -> bool:
-        names = plain.entries(plain.root)
-        if any(name not in _OWN_DIRS for name in names):
-            return True
-        return any(plain.list_files(f"{plain.root}/{name}") for name in names)
 
     # -- jobs -------------------------------------------------------------------
 
@@ -367,8 +225,10 @@ class JobStore(AbstractJobStore):
     ) -> None:
         ref = layout.parse_file_id(file_id)
         local = os.fspath(local_path)
+        path = self._path(ref.key)
         try:
-            self._backend.download(self._path(ref.key), local, symlink=symlink)
+            with _stored(path, ref.file_id):
+                self._backend.download(path, local, symlink=symlink)
         except NotStored:
             raise NoSuchFileException(ref.file_id) from None
         if ref.executable:
@@ -406,7 +266,10 @@ class JobStore(AbstractJobStore):
     @override
     def delete_file(self, file_id: str, missing_ok: bool = False) -> None:
         ref = layout.parse_file_id(file_id)
-        if not self._backend.delete(self._path(ref.key)) and not missing_ok:
+        path = self._path(ref.key)
+        with _stored(path, ref.file_id):
+            deleted = self._backend.delete(path)
+        if not deleted and not missing_ok:
             raise NoSuchFileException(ref.file_id)
 
     @override
@@ -415,8 +278,10 @@ class JobStore(AbstractJobStore):
 
     @override
     def get_file_size(self, file_id: str) -> int:
+        path = self._path(layout.parse_file_id(file_id).key)
         try:
-            return self._backend.size(self._path(layout.parse_file_id(file_id).key))
+            with _stored(path, file_id):
+                return self._backend.size(path)
         except FileNotFoundError:
             raise NoSuchFileException(file_id) from None
 
@@ -470,7 +335,8 @@ class JobStore(AbstractJobStore):
         # through on small reads. Closing a text wrapper closes the raw handle.
         check_text_args(encoding, errors)
         try:
-            raw = self._backend.open_read(path)
+            with _stored(path, name, what):
+                raw = self._backend.open_read(path)
         except NotStored:
             raise NoSuchFileException(name, what) from None
         return raw if encoding is None else io.TextIOWrapper(raw, encoding, errors)
@@ -489,27 +355,35 @@ class JobStore(AbstractJobStore):
 
     @override
     def read_logs(self, callback: Callable[[IO[bytes]], Any], read_all: bool = False) -> int:
-        inbox = self._backend.list_files(self._path(layout.INBOX))
+        inbox_prefix = self._path(layout.INBOX)
+        if not read_all and not self._backend.list_files(inbox_prefix):
+            return 0  # nothing to deliver: no need to hold the reader lease
         archive = self._path(layout.ARCHIVE)
         count = 0
-        if read_all:
-            for chunk in chunks(self._backend.list_files(archive)):
-                for data, _ in self._backend.read_many(chunk).values():
-                    callback(io.BytesIO(data))
-                    count += 1
-        for chunk in chunks(inbox):
-            found = self._backend.read_many(chunk)
-            delivered: dict[str, tuple[str, bytes]] = {}
-            try:
-                for path in chunk:
-                    if path in found:  # another reader took it otherwise
-                        data = found[path][0]
+        # One reader at a time delivers, so each message goes out once even
+        # with several readers; listed under the lease, so none is taken twice.
+        with self._backend.lease(self._path(layout.READER)) as lease:
+            inbox = self._backend.list_files(inbox_prefix)
+            if read_all:
+                for chunk in chunks(self._backend.list_files(archive)):
+                    for data, _ in self._backend.read_many(chunk).values():
                         callback(io.BytesIO(data))
-                        delivered[path] = (f"{archive}{posixpath.basename(path)}", data)
                         count += 1
-            finally:
-                # What the callback took is archived even if a later one fails.
-                self._backend.move_many(delivered)
+                        lease.refresh()
+            for chunk in chunks(inbox):
+                found = self._backend.read_many(chunk)
+                delivered: dict[str, tuple[str, bytes]] = {}
+                try:
+                    for path in chunk:
+                        if path in found:  # gone otherwise: archived by a reader before
+                            data = found[path][0]
+                            callback(io.BytesIO(data))
+                            delivered[path] = (f"{archive}{posixpath.basename(path)}", data)
+                            count += 1
+                            lease.refresh()
+                finally:
+                    # What the callback took is archived even if a later one fails.
+                    self._backend.move_many(delivered)
         return count
 
     # -- import and export ------------------------------------------------------
@@ -561,6 +435,19 @@ class GoogleJobStore(JobStore):
     families = frozenset({"google"})
 
 
+@contextmanager
+def _stored(path: str, name: str, what: str = "file") -> Iterator[None]:
+    """Report a folder where a stored file should be as the corruption it is."""
+    try:
+        yield
+    except IsADirectoryError as exc:
+        if exc.filename not in (path, None):
+            raise  # the caller's own side (a destination that is a folder)
+        raise CorruptStoreError(
+            f"{what} {name!r}: a folder is stored where the file should be ({path})"
+        ) from None
+
+
 def _job_id_of(job: JobDescription) -> str:
     if job.jobStoreID is None:
         raise InvalidIDError("job ID", None, "this job has no jobStoreID: create it first")
@@ -571,6 +458,10 @@ def _decode(job_id: str, data: bytes, token: str) -> JobDescription:
     try:
         job = decode_job(data)
     except JobStoreError as exc:
-        raise JobStoreError(f"job {job_id!r}: {exc}") from exc
+        raise CorruptStoreError(f"job {job_id!r}: {exc}") from exc
+    if job.jobStoreID != job_id:
+        raise CorruptStoreError(
+            f"job {job_id!r}: its stored document says it is job {job.jobStoreID!r}"
+        )
     job._version = token
     return job

@@ -27,7 +27,8 @@ from fsjobstore.backends.s3 import S3Backend
         ("abfs", {"use_listings_cache": False}),
         ("file", {}),
         ("memory", {}),
-        ("ftp", {}),
+        ("ftp", {"use_listings_cache": False}),
+        ("sftp", {}),
     ],
 )
 def test_listing_caches_are_off_and_s3_pools_fit_the_bulk_calls(

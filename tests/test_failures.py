@@ -61,11 +61,7 @@ def test_a_secret_in_a_server_message_is_masked() -> None:
 
 
 def test_sftp_status_reads_the_chain() -> None:
-    try:
-        try:
-            raise asyncssh.SFTPFailure("Failure")
-        except asyncssh.SFTPError as inner:
-            raise OSError("wrapped") from inner
-    except OSError as outer:
-        assert sftp_status(outer) == asyncssh.FX_FAILURE
+    outer = OSError("wrapped")
+    outer.__cause__ = asyncssh.SFTPFailure("Failure")
+    assert sftp_status(outer) == asyncssh.FX_FAILURE
     assert sftp_status(ValueError("x")) is None

@@ -91,3 +91,9 @@ def test_abstract_store_creates_the_one_implementation() -> None:
     assert type(store) is JobStore
     with pytest.raises(TypeError):
         AbstractJobStore()  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize("locator", ["/", "file:/", "//", "file:///../", "file:/tmp/.."])
+def test_the_root_of_a_filesystem_is_no_store(locator: str) -> None:
+    with pytest.raises(InvalidLocatorError, match="root of"):
+        JobStore(locator)

@@ -76,6 +76,9 @@ class HTTPServer:
         self.ca_file: Path | None = None
         self._failures: dict[str, _Failure] = {}
         self._auth: str | None = None
+        #: Answer every GET whole, with no ``Accept-Ranges``, as servers
+        #: without Range support do (``Range`` headers are ignored).
+        self.ranges = True
         self._lock = threading.Lock()
         self._client_context: ssl.SSLContext | None = None
 
@@ -107,6 +110,7 @@ class HTTPServer:
             self._failures.clear()
             self.requests.clear()
             self._auth = None
+            self.ranges = True
 
     def count(self, method: str, path: str) -> int:
         """How many ``method`` requests ``path`` has had."""
@@ -142,10 +146,18 @@ class HTTPServer:
         if request.method in ("GET", "HEAD"):
             if not target.is_file():
                 return web.Response(status=404)
-            return web.FileResponse(target)  # Content-Length, Range and HEAD
+            return self._serve(request, target)
         if request.method in ("POST", "PUT"):
             return await self._receive(request, target)
         return web.Response(status=405)
+
+    def _serve(self, request: Any, target: Path) -> Any:
+        from aiohttp import web
+
+        if self.ranges:
+            return web.FileResponse(target)  # Content-Length, Range and HEAD
+        body = b"" if request.method == "HEAD" else target.read_bytes()
+        return web.Response(body=body, headers={"Content-Length": str(target.stat().st_size)})
 
     async def _receive(self, request: Any, target: Path) -> Any:
         from aiohttp import web

@@ -16,7 +16,9 @@ from fsspec.core import url_to_fs
 from ..errors import InvalidLocatorError
 from ..locator import Locator, merge_options
 from ..protocols import facts
-from .base import Backend, NotStored, VersionConflict
+from ..redaction import SCRUBBER, redact
+from .base import Backend
+from .common import NotStored, VersionConflict
 from .registry import backend_class
 
 __all__ = [
@@ -83,7 +85,12 @@ def connect(
             **merge_options(defaults, config_implied or {}, locator.storage_options, user_options),
         )
     except ValueError as exc:
-        raise InvalidLocatorError(locator.text, str(exc)) from None
+        raise InvalidLocatorError(locator.text, SCRUBBER.scrub(str(exc))) from None
     except ImportError as exc:
-        raise ImportError(f"job store {locator.text!r}: {exc}") from None
-    return backend_for(fs, root.rstrip("/"))
+        raise ImportError(f"job store {redact(locator.text)!r}: {exc}") from None
+    root = root.rstrip("/")
+    if not root.strip("/."):
+        raise InvalidLocatorError(
+            locator.text, "it names the root of its filesystem, which cannot hold a job store"
+        )
+    return backend_for(fs, root)

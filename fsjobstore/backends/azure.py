@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, VersionConflict
+from .common import BLOCK_SIZE, VersionConflict
 from .object import ObjectBackend
 
 __all__ = ["AzureBackend"]
@@ -74,15 +74,24 @@ class AzureBackend(ObjectBackend):
                 pass
 
     @override
-    async def _head(self, path: str) -> tuple[int, str]:
-        from azure.core.exceptions import ResourceNotFoundError
+    async def _first(self, path: str, length: int) -> tuple[bytes, int, str, int]:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         async with self._blob(path) as client:
             try:
-                props = await client.get_blob_properties()
+                stream = await client.download_blob(offset=0, length=length)
             except ResourceNotFoundError:
                 raise FileNotFoundError(path) from None
-        return int(props.size), str(props.etag)
+            except HttpResponseError as exc:
+                if getattr(exc, "error_code", None) != "InvalidRange":
+                    raise
+                empty, token = await self._get(path)  # it has no byte 0 to ask for
+                return empty, 0, token, len(empty)
+            data: bytes = await stream.readall()
+        # properties.size is what was downloaded; the range names the whole.
+        whole = stream.properties.content_range  # "bytes 0-N/SIZE"; None if all came
+        size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
+        return data, 0, str(stream.properties.etag), size
 
     @override
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:

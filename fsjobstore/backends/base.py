@@ -10,7 +10,6 @@ primitives their filesystem can do better or more safely.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 import posixpath
@@ -19,58 +18,35 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fsspec import AbstractFileSystem
 from typing_extensions import override
 
+from ..layout import FOLDERS
 from ..protocols import facts
+from .common import (
+    BLOCK_SIZE,
+    COPY_BUFFER,
+    NotStored,
+    VersionConflict,
+    content_token,
+    local_temp,
+    unlink_quietly,
+)
 from .failures import as_builtin
+from .lease import Holder, Lease
 
 if TYPE_CHECKING:
     from ..job import Config
 
 T = TypeVar("T")
 
-__all__ = [
-    "BLOCK_SIZE",
-    "COPY_BUFFER",
-    "Backend",
-    "NotStored",
-    "SizedReader",
-    "VersionConflict",
-    "content_token",
-    "local_temp",
-    "protocol_of",
-    "unlink_quietly",
-]
-
-#: Buffer for streamed copies: large enough for object-store parts to fill
-#: quickly, small enough to keep memory bounded.
-COPY_BUFFER = 4 * 1024 * 1024
-
-#: Streams up to this size are spooled in memory and written in one request;
-#: larger ones spill to local disk and go up in parts of this size. The
-#: clients hold a few parts per open stream (s3fs defaults to 50 MiB parts,
-#: about 150 MiB held), so it bounds a stream's memory.
-BLOCK_SIZE = 8 * 1024 * 1024
+__all__ = ["Backend", "protocol_of"]
 
 #: Tries at making a folder that other writers are making at the same time.
 _FOLDER_ATTEMPTS = 3
-
-
-class VersionConflict(Exception):
-    """A conditional write found another version than the one expected."""
-
-
-class NotStored(FileNotFoundError):
-    """The stored side of a transfer is missing (the local side's errors differ)."""
-
-
-def content_token(data: bytes) -> str:
-    """Version token of some bytes; unique per write since job JSON carries a nonce."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class Backend:
@@ -171,9 +147,24 @@ class Backend:
         FileNotFoundError
             Nothing at ``path``.
         """
-        with self._errors(path):
-            data = bytes(self.fs.cat_file(path))
+        try:
+            with self._errors(path):
+                data = bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            raise
+        except OSError:
+            # Some servers answer a read of a folder with a bare failure (SFTP).
+            if self._is_folder(path):
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", path) from None
+            raise
         return data, content_token(data)
+
+    def _is_folder(self, path: str) -> bool:
+        try:
+            with self._errors(path):
+                return bool(self.fs.isdir(path))
+        except OSError:
+            return False
 
     def create(self, path: str, data: bytes) -> str:
         """Write ``data`` at ``path`` unless something is there; return the token.
@@ -241,12 +232,14 @@ class Backend:
             return call()
 
     def _make_folder(self, folder: str) -> None:
-        # Several writers may make the same folder at once, and some clients
-        # check and then make (FTP): another writer's folder is as good.
+        # Only the last level: a store whose folders are gone (destroyed) is
+        # not brought back by a late write, which fails instead. Several
+        # writers may make the same folder at once, and some clients check
+        # and then make (FTP): another writer's folder is as good.
         for attempt in range(_FOLDER_ATTEMPTS):
             try:
                 with self._errors(folder):
-                    self.fs.makedirs(folder, exist_ok=True)
+                    self.fs.mkdir(folder, create_parents=False)
                 return
             except OSError:
                 with self._errors(folder):
@@ -364,11 +357,19 @@ class Backend:
             return bool(self.fs.isfile(path))
 
     def size(self, path: str) -> int:
-        """Size of the file at ``path``; FileNotFoundError if none."""
+        """Size of the file at ``path``.
+
+        Raises
+        ------
+        FileNotFoundError
+            Nothing at ``path``.
+        IsADirectoryError
+            A folder is at ``path``.
+        """
         with self._errors(path):
             info = self.fs.info(path)
         if info.get("type") == "directory":
-            raise FileNotFoundError(errno.ENOENT, "a directory, not a file", path)
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a file", path)
         return int(info["size"])
 
     # -- streams and local files ----------------------------------------------
@@ -379,12 +380,21 @@ class Backend:
         Opening here rather than on entering a ``with`` lets a missing file
         be told apart from a FileNotFoundError raised later, in the body.
 
+        The generic way reads a file of up to :data:`BLOCK_SIZE` whole, in one
+        call, so a small read gives one version even where the filesystem
+        reads part by part; a bigger one streams.
+
         Raises
         ------
         NotStored
             Nothing at ``path``.
+        IsADirectoryError
+            A folder is at ``path``.
         """
         try:
+            if self.size(path) <= BLOCK_SIZE:
+                with self._errors(path):
+                    return io.BytesIO(self.fs.cat_file(path))
             with self._errors(path):
                 handle = self.fs.open(path, "rb")
         except FileNotFoundError as exc:
@@ -460,11 +470,22 @@ class Backend:
 
     # -- whole-store operations -----------------------------------------------
 
+    def lease(self, path: str) -> AbstractContextManager[Holder]:
+        """Hold the lease at ``path``: one holder at a time among every client of the store."""
+        return Lease(self, path)
+
     def prepare(self, create: bool = False) -> None:
-        """Make what writes need: with ``create``, the root (and a bucket, where one is needed)."""
-        if create:
-            with self._errors(self.root):
-                self.fs.makedirs(self.root, exist_ok=True)
+        """Make what writes need: with ``create``, the root and the store's folders.
+
+        Object stores make their bucket here, where one is needed.
+        """
+        if not create:
+            return
+        with self._errors(self.root):
+            self.fs.makedirs(self.root, exist_ok=True)
+        if self.needs_parents:
+            for folder in FOLDERS:
+                self._make_folder(f"{self.root}/{folder}")
 
     def prune(self, directory: str) -> None:
         """Remove ``directory`` if it is empty and the filesystem has directories."""
@@ -525,44 +546,3 @@ def _twin(fs: AbstractFileSystem) -> AbstractFileSystem:
     """Make a new filesystem object like ``fs``, with a connection of its own."""
     twin: AbstractFileSystem = type(fs)(*fs.storage_args, **fs.storage_options)
     return twin
-
-
-class SizedReader(io.RawIOBase):
-    """A read-only, seekable raw stream of ``size`` bytes; subclasses give ``readinto``."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self._size = size
-        self._pos = 0
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def seekable(self) -> bool:
-        return True
-
-    @override
-    def tell(self) -> int:
-        return self._pos
-
-    @override
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-
-def local_temp(local_path: str) -> str:
-    """Return a temporary name beside ``local_path``, so ``os.replace`` stays atomic."""
-    head, tail = os.path.split(local_path)  # a relative head is the same directory
-    return os.path.join(head, f".{tail}.fsjobstore-{secrets.token_hex(6)}")
-
-
-def unlink_quietly(path: str) -> None:
-    """Remove ``path`` if it exists."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

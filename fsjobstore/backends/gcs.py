@@ -79,9 +79,16 @@ class GCSBackend(ObjectBackend):
             pass
 
     @override
-    async def _head(self, path: str) -> tuple[int, str]:
-        info = await self.fs._info(path)
-        return int(info["size"]), str(info["generation"])
+    async def _first(self, path: str, length: int) -> tuple[bytes, int, str, int]:
+        # The last ``length`` bytes: a suffix range, which an empty object
+        # satisfies too, where a range from byte 0 answers 416 (which gcsfs
+        # logs as an error).
+        headers, data = await self.fs._call(
+            "GET", self.fs.url(path), headers={"Range": f"bytes=-{length}"}
+        )
+        whole = headers.get("Content-Range")  # "bytes START-END/SIZE"; absent if all came
+        size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
+        return data, size - len(data), str(headers["X-Goog-Generation"]), size
 
     @override
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Local disk: atomic renames, exclusive hard links and a lock file.
+"""Local disk: atomic renames, exclusive hard links, a lock on the marker, and no links followed.
 
 Writes go to a temporary file in ``<root>/tmp/`` (the same filesystem as the
 target) and are renamed into place, so readers see the old or the new
@@ -7,6 +7,12 @@ target, which fails if the target exists: exclusive with no lock. Updates
 and deletes serialise on an ``flock`` of the store's marker file, which is
 never replaced, goes last in ``destroy()``, and so needs no lock file of its
 own. Each call opens its own descriptor, so threads exclude each other too.
+
+Every path below the root is opened folder by folder with ``O_NOFOLLOW``
+(:mod:`.beneath`): a symbolic link planted in the store raises
+:class:`~fsjobstore.errors.UnsafeLinkError` and is never followed. Writes
+make no folder but a job's own below ``files/``, so a write into a store that
+was destroyed fails instead of bringing its folders back.
 """
 
 from __future__ import annotations
@@ -16,29 +22,31 @@ import fcntl
 import os
 import secrets
 import shutil
+import stat
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO
 
+from fsspec import AbstractFileSystem
 from typing_extensions import override
 
-from ..layout import MARKER
-from .base import (
-    Backend,
-    NotStored,
-    VersionConflict,
-    content_token,
-    local_temp,
-    unlink_quietly,
-)
+from ..layout import FOLDERS, MARKER
+from .base import Backend
+from .beneath import Beneath, Spot
+from .common import NotStored, VersionConflict, content_token, local_temp
+from .lease import Holder
 
 __all__ = ["LocalBackend"]
 
 # Errors of os.link that mean "this filesystem cannot hard-link here".
 _NO_LINKS = {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP}
-_STORE_DIRS = ("jobs", "files", "stats/inbox", "stats/archive", "tmp")
-_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+# Errors of an O_TMPFILE open, or of linking one, that mean "not here" (NFS,
+# no /proc): the copy takes a named temporary file instead.
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EACCES}
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = 1 << 20
+_TMP = ("tmp",)
 
 
 class LocalBackend(Backend):
@@ -47,44 +55,55 @@ class LocalBackend(Backend):
     detects_concurrent_updates = True
     pins_stream_reads = True
 
-    def _temp(self) -> str:
-        return f"{self.root}/tmp/{secrets.token_hex(16)}"
+    def __init__(self, fs: AbstractFileSystem, root: str) -> None:
+        super().__init__(fs, root)
+        self._beneath = Beneath(root)
 
-    def _write_temp(self, data: bytes) -> str:
+    # -- where things go -------------------------------------------------------
+
+    @contextmanager
+    def _at(self, path: str) -> Iterator[Spot]:
+        """Yield the spot of a stored path; a job's folder below ``files/`` is made on first use."""
+        parts, _ = self._beneath.split(path)
+        with self._beneath.spot(path, make_folder=len(parts) == 2 and parts[0] == "files") as spot:
+            yield spot
+
+    def _stash(self, tmp: int, data: bytes) -> str:
+        """Write ``data`` to a new temporary file in ``tmp/``; return its name."""
         # Bare descriptors: job documents are small, and io.open's buffer
         # objects cost as much as the write itself.
-        tmp = self._temp()
-        fd = os.open(tmp, _NEW, 0o666)
+        name = secrets.token_hex(16)
+        fd = os.open(name, _NEW, 0o666, dir_fd=tmp)
         try:
             written = 0
             while written < len(data):  # a regular file takes it all at once
                 written += os.write(fd, data[written:])
         finally:
             os.close(fd)
-        return tmp
+        return name
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # O_RDWR: NFS emulates flock with POSIX locks, which need write access.
-        fd = os.open(f"{self.root}/{MARKER}", os.O_RDWR)
+        with self._beneath.folder(()) as root:
+            try:
+                fd = Spot(self._beneath, root, (), MARKER).open(os.O_RDWR)
+            except FileNotFoundError:
+                # No marker, no store: nobody updates what is left of one.
+                yield
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _place(move: Callable[[str, str], None], tmp: str, path: str) -> None:
-        try:
-            move(tmp, path)
-        except FileNotFoundError:
-            # Owner directories (files/<job>/) are made on first use.
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            move(tmp, path)
+    # -- single small objects -----------------------------------------------------
 
     @override
     def read(self, path: str) -> tuple[bytes, str]:
-        fd = os.open(path, os.O_RDONLY)
+        with self._beneath.spot(path) as spot:
+            fd = spot.open(os.O_RDONLY)
         try:
             parts = []
             while part := os.read(fd, _READ):
@@ -96,42 +115,58 @@ class LocalBackend(Backend):
 
     @override
     def create(self, path: str, data: bytes) -> str:
-        tmp = self._write_temp(data)
-        try:
-            self._place(os.link, tmp, path)
-        except OSError as exc:
-            if exc.errno not in _NO_LINKS:
-                raise
-            # No hard links here: claim the name exclusively, then rename
-            # the content over the (briefly empty) claim.
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            os.replace(tmp, path)
-        finally:
-            unlink_quietly(tmp)
+        with self._beneath.folder(_TMP) as tmp, self._at(path) as spot:
+            name = self._stash(tmp, data)
+            try:
+                os.link(name, spot.name, src_dir_fd=tmp, dst_dir_fd=spot.folder)
+            except FileExistsError:
+                raise FileExistsError(errno.EEXIST, "already stored", spot.path) from None
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise spot.fail(exc) from None
+                # No hard links here: claim the name exclusively, then rename
+                # the content over the (briefly empty) claim.
+                os.close(spot.open(os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                os.replace(name, spot.name, src_dir_fd=tmp, dst_dir_fd=spot.folder)
+            finally:
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=tmp)
         return content_token(data)
 
     @override
     def replace(self, path: str, data: bytes, token: str) -> str:
-        # Write outside the lock, so the lock is held for a read and a rename.
-        tmp = self._write_temp(data)
-        try:
-            with self._locked():
-                if self.read(path)[1] != token:
-                    raise VersionConflict(path)
-                os.replace(tmp, path)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
+        with self._beneath.folder(_TMP) as tmp, self._at(path) as spot:
+            # Written outside the lock, so the lock is held for a read and a rename.
+            name = self._stash(tmp, data)
+            try:
+                with self._locked():
+                    if self.read(path)[1] != token:
+                        raise VersionConflict(path)
+                    os.replace(name, spot.name, src_dir_fd=tmp, dst_dir_fd=spot.folder)
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=tmp)
+                raise
         return content_token(data)
 
     @override
     def write(self, path: str, data: bytes) -> None:
-        tmp = self._write_temp(data)
+        with self._beneath.folder(_TMP) as tmp, self._at(path) as spot:
+            self._settle(tmp, self._stash(tmp, data), spot)
+
+    @staticmethod
+    def _settle(tmp: int, name: str, spot: Spot) -> None:
+        """Rename the temporary file ``name`` over ``spot``; remove it if that fails."""
         try:
-            self._place(os.replace, tmp, path)
-        except BaseException:
-            unlink_quietly(tmp)
+            os.replace(name, spot.name, src_dir_fd=tmp, dst_dir_fd=spot.folder)
+        except BaseException as exc:
+            with suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=tmp)
+            if isinstance(exc, OSError):
+                raise spot.fail(exc) from None
             raise
+
+    # -- many small objects ---------------------------------------------------------
 
     @override
     def read_many(self, paths: list[str]) -> dict[str, tuple[bytes, str]]:
@@ -156,15 +191,26 @@ class LocalBackend(Backend):
     def delete_many(self, paths: list[str]) -> None:
         if not paths:
             return
+        by_folder: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for path in paths:
+            folders, name = self._beneath.split(path)
+            by_folder[tuple(folders)].append(name)
         with self._locked():
-            for path in paths:
-                unlink_quietly(path)
+            for parts, names in by_folder.items():
+                try:
+                    with self._beneath.folder(parts) as fd:
+                        for name in names:
+                            with suppress(FileNotFoundError):
+                                Spot(self._beneath, fd, parts, name).unlink()
+                except FileNotFoundError:
+                    continue  # the folder is gone, and its files with it
 
     @override
     def delete(self, path: str) -> bool:
         # Files are last-writer-wins, so no lock: one unlink says it all.
         try:
-            os.unlink(path)
+            with self._beneath.spot(path) as spot:
+                spot.unlink()
         except FileNotFoundError:
             return False
         return True
@@ -172,122 +218,167 @@ class LocalBackend(Backend):
     @override
     def move_many(self, moves: Mapping[str, tuple[str, bytes]]) -> None:
         # A rename is cheaper than writing the content again.
-        for src, (dst, _) in moves.items():
-            self._place(os.replace, src, dst)
+        for source, (target, _) in moves.items():
+            with self._beneath.spot(source) as src, self._at(target) as dst:
+                try:
+                    os.replace(src.name, dst.name, src_dir_fd=src.folder, dst_dir_fd=dst.folder)
+                except OSError as exc:
+                    raise src.fail(exc) from None
 
     @override
     def list_files(self, prefix: str) -> list[str]:
-        found: list[str] = []
-        _scan(prefix.rstrip("/"), found)
+        prefix = prefix.rstrip("/")
+        parts = (
+            []
+            if prefix == self.root
+            else [*self._beneath.split(prefix)[0], prefix.rsplit("/", 1)[1]]
+        )
+        found = self._beneath.files(parts)
         found.sort()
         return found
 
     @override
     def exists(self, path: str) -> bool:
-        return os.path.isfile(path)
+        try:
+            with self._beneath.spot(path) as spot:
+                return stat.S_ISREG(spot.lstat().st_mode)  # a link is not a stored file
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     @override
     def size(self, path: str) -> int:
-        st = os.stat(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(errno.ENOENT, "not a file", path)
-        return st.st_size
+        with self._beneath.spot(path) as spot:
+            mode = spot.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", spot.path)
+            if stat.S_ISLNK(mode):
+                raise spot.fail(OSError(errno.ELOOP, "a link"))
+            return spot.lstat().st_size
+
+    # -- streams and local files ------------------------------------------------------
 
     @override
     def open_read(self, path: str) -> IO[bytes]:
         try:
-            return open(path, "rb")
+            with self._beneath.spot(path) as spot:
+                fd = spot.open(os.O_RDONLY)
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
+        return open(fd, "rb")
 
     @override
     @contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:
-        tmp = self._temp()
-        try:
-            with open(tmp, "wb") as handle:
-                yield handle
-            self._place(os.replace, tmp, path)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
+        with self._beneath.folder(_TMP) as tmp:
+            name = secrets.token_hex(16)
+            try:
+                with open(os.open(name, _NEW, 0o666, dir_fd=tmp), "wb") as handle:
+                    yield handle
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=tmp)
+                raise
+            with self._at(path) as spot:
+                self._settle(tmp, name, spot)
 
     @override
     def upload(self, local_path: str, path: str) -> None:
-        tmp = self._temp()
-        try:
-            shutil.copyfile(local_path, tmp)
-            self._place(os.replace, tmp, path)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
+        with self._beneath.folder(_TMP) as tmp:
+            name = secrets.token_hex(16)
+            try:
+                with open(local_path, "rb") as source:
+                    _copy_into(source.fileno(), os.open(name, _NEW, 0o666, dir_fd=tmp))
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=tmp)
+                raise
+            with self._at(path) as spot:
+                self._settle(tmp, name, spot)
+
+    @override
+    def copy(self, source: str, path: str) -> None:
+        with self.open_read(source) as src, self.open_write(path) as dst:
+            shutil.copyfileobj(src, dst, _READ)
 
     @override
     def download(self, path: str, local_path: str, *, symlink: bool = False) -> None:
-        # The destination never holds part of a file: the link or copy is made
-        # under a temporary name beside it and renamed into place.
-        tmp = local_temp(local_path)
+        # The destination never holds part of a file. It is unlinked just
+        # before the copy takes its name: renaming over an existing file
+        # makes ext4 flush the new one to disk (auto_da_alloc), measured at
+        # 2x a plain copy. The destination is missing for a moment, never partial.
         try:
-            if symlink:
-                if not os.path.isfile(path):
-                    raise NotStored(path)
-                os.symlink(path, tmp)
-                os.replace(tmp, local_path)
-                return
-            # Opened first, so a missing file is told apart from a bad
-            # destination; copied by hand, as shutil.copyfile's four stats
-            # cost more than the copy of a small file.
-            try:
-                src = os.open(path, os.O_RDONLY)
-            except FileNotFoundError as exc:
-                raise NotStored(path) from exc
-            try:
-                _copy_into(src, tmp)
-            finally:
-                os.close(src)
-            # Unlinking first: renaming over an existing file makes ext4 flush
-            # the new one to disk (auto_da_alloc), measured at 2x a plain copy.
-            # The destination is missing for a moment, but never partial.
-            unlink_quietly(local_path)
-            os.rename(tmp, local_path)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
+            with self._beneath.spot(path) as spot:
+                if symlink:
+                    mode = spot.lstat().st_mode
+                    if stat.S_ISLNK(mode):
+                        raise spot.fail(OSError(errno.ELOOP, "a link"))
+                    if not stat.S_ISREG(mode):
+                        raise IsADirectoryError(errno.EISDIR, "a folder, not a file", spot.path)
+                    _link_to(path, local_path)
+                    return
+                src = spot.open(os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise NotStored(path) from exc
+        try:
+            _copy_to(src, local_path)
+        finally:
+            os.close(src)
+
+    # -- whole-store operations --------------------------------------------------------
 
     @override
     def prepare(self, create: bool = False) -> None:
-        for name in _STORE_DIRS:
-            os.makedirs(f"{self.root}/{name}", exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)
+        for folder in FOLDERS:
+            *parents, name = folder.split("/")
+            with self._beneath.folder(parents) as fd:
+                try:
+                    os.mkdir(name, dir_fd=fd)
+                except FileExistsError:
+                    # A link, or a file, where the folder must be is refused now.
+                    with self._beneath.folder([*parents, name]):
+                        pass
+
+    @override
+    @contextmanager
+    def lease(self, path: str) -> Iterator[Holder]:
+        # A lock the kernel keeps and frees: a killed holder releases it at
+        # once, and it needs no refreshing. The file itself stays.
+        with self._at(path) as spot:
+            fd = spot.open(os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield _Kept()
+        finally:
+            os.close(fd)
 
     @override
     def prune(self, directory: str) -> None:
-        try:
-            os.rmdir(directory)
-        except OSError:
-            pass  # not empty, or a writer just made it: both fine
+        with suppress(OSError), self._beneath.spot(directory.rstrip("/")) as spot:
+            os.rmdir(spot.name, dir_fd=spot.folder)  # not empty, or a writer's: both fine
 
     @override
     def remove_root(self) -> None:
-        # Only empty directories go; anything a foreign writer left stays.
-        # EBUSY and ENOTEMPTY (NFS keeps .nfsXXXX files of open ones) are
-        # tolerated: a later destroy() finishes the job.
-        for top, _, _ in os.walk(self.root, topdown=False):
-            try:
-                os.rmdir(top)
-            except OSError:
-                pass
+        # Only empty folders go; anything a foreign writer left stays.
+        self._beneath.remove_empty()
 
     @override
     def entries(self, directory: str) -> list[str]:
-        try:
-            return os.listdir(directory)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        if directory == self.root:
+            return self._beneath.names(())
+        parts, name = self._beneath.split(directory)
+        return self._beneath.names([*parts, name])
 
 
-def _copy_into(src: int, tmp: str) -> None:
-    """Copy the open file ``src`` into a new file ``tmp``, in the kernel where it can."""
-    fd = os.open(tmp, _NEW, 0o666)
+class _Kept:
+    """A lock that needs no refreshing."""
+
+    def refresh(self) -> None:
+        """Do nothing: the kernel keeps the lock while its holder lives."""
+
+
+def _copy_into(src: int, fd: int) -> None:
+    """Copy the open file ``src`` into the new file ``fd``, then close ``fd``."""
     try:
         offset = 0
         try:
@@ -302,13 +393,74 @@ def _copy_into(src: int, tmp: str) -> None:
         os.close(fd)
 
 
-def _scan(directory: str, found: list[str]) -> None:
+def _copy_to(src: int, local_path: str) -> None:
+    """Copy the open file ``src`` to ``local_path``, which never holds part of it.
+
+    The copy is made in a file with no name (``O_TMPFILE``), which a crash
+    leaves nowhere, and linked under the destination's name once complete.
+    Where that cannot be done (NFS, no ``/proc``), a named temporary file
+    beside the destination is renamed instead.
+    """
+    head, name = os.path.split(local_path)
+    folder = os.open(head or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with os.scandir(directory) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    _scan(entry.path, found)
-                else:
-                    found.append(entry.path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
+        fd = _nameless(folder)
+        if fd is None:
+            temp = os.path.basename(local_temp(local_path))
+            try:
+                _copy_into(src, os.open(temp, _NEW, 0o666, dir_fd=folder))
+                _take_name(
+                    folder,
+                    name,
+                    lambda: os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder),
+                )
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(temp, dir_fd=folder)
+                raise
+            return
+        try:
+            _copy_into(src, os.dup(fd))
+            # linkat() with AT_SYMLINK_FOLLOW through /proc names the nameless file.
+            _take_name(
+                folder, name, lambda: os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder)
+            )
+        finally:
+            os.close(fd)
+    finally:
+        os.close(folder)
+
+
+def _link_to(path: str, local_path: str) -> None:
+    """Make ``local_path`` a symbolic link to the stored file ``path``."""
+    head, name = os.path.split(local_path)
+    folder = os.open(head or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _take_name(folder, name, lambda: os.symlink(path, name, dir_fd=folder))
+    finally:
+        os.close(folder)
+
+
+def _nameless(folder: int) -> int | None:
+    """Open a new file with no name in ``folder``; None where there can be none."""
+    if not os.path.isdir("/proc/self/fd"):  # naming it needs /proc
+        return None
+    try:
+        return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno not in _NO_TMPFILE:
+            raise
+        return None
+
+
+def _take_name(folder: int, name: str, make: Callable[[], None]) -> None:
+    """Unlink ``name`` in ``folder`` and make it anew with ``make()``, once more if raced."""
+    for attempt in range(2):
+        with suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=folder)
+        try:
+            make()
+            return
+        except FileExistsError:
+            if attempt:
+                raise  # another writer keeps putting a file there

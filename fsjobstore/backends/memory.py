@@ -18,7 +18,8 @@ from typing import IO, Any
 from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, Backend, NotStored, SizedReader, content_token
+from .base import Backend
+from .common import BLOCK_SIZE, NotStored, SizedReader, content_token
 
 __all__ = ["MemoryBackend"]
 
@@ -30,6 +31,7 @@ class MemoryBackend(Backend):
 
     detects_concurrent_updates = True
     pins_stream_reads = True
+    needs_parents = False  # a dict of paths: no folder to make
 
     def _bytes(self, path: str) -> bytes:
         try:

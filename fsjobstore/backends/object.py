@@ -22,7 +22,8 @@ from typing import IO, Any, TypeVar
 from fsspec.asyn import sync
 from typing_extensions import override
 
-from .base import BLOCK_SIZE, COPY_BUFFER, Backend, NotStored, SizedReader, VersionConflict
+from .base import Backend
+from .common import BLOCK_SIZE, COPY_BUFFER, NotStored, SizedReader, VersionConflict
 
 __all__ = ["CONCURRENCY", "ObjectBackend", "PinnedReader"]
 
@@ -30,8 +31,6 @@ T = TypeVar("T")
 
 #: Requests in flight at once in a bulk call.
 CONCURRENCY = 32
-#: Tries of a stream's first read when the object keeps being replaced.
-_RETRIES = 3
 
 
 class ObjectBackend(Backend):
@@ -60,8 +59,13 @@ class ObjectBackend(Backend):
         """Delete one object; a missing one is not an error."""
         raise NotImplementedError
 
-    async def _head(self, path: str) -> tuple[int, str]:
-        """Size and version token; FileNotFoundError if missing."""
+    async def _first(self, path: str, length: int) -> tuple[bytes, int, str, int]:
+        """Read up to ``length`` bytes of an object, with its version and size, in one request.
+
+        Returns ``(data, start, token, size)``: ``data`` begins at byte
+        ``start``, and is the whole object when ``size <= length``.
+        FileNotFoundError if missing.
+        """
         raise NotImplementedError
 
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
@@ -147,11 +151,19 @@ class ObjectBackend(Backend):
 
     @override
     def open_read(self, path: str) -> IO[bytes]:
+        # The first block comes with the version and the size in one request,
+        # so a small object is read whole at once: old content or new, never
+        # an error because it was replaced meanwhile.
         try:
-            reader = PinnedReader(self, path)
+            block, start, token, size = self._run(self._first, path, BLOCK_SIZE)
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        return io.BufferedReader(reader, buffer_size=BLOCK_SIZE)
+        if len(block) >= size:
+            return io.BytesIO(block)
+        # A block from the end (GCS) is not kept: held to the end of a long
+        # stream, it would double what the stream holds.
+        reader = PinnedReader(self, path, token, size, (start, block) if start == 0 else (0, b""))
+        return io.BufferedReader(reader, BLOCK_SIZE)
 
     @override
     def upload(self, local_path: str, path: str) -> None:
@@ -182,19 +194,18 @@ class ObjectBackend(Backend):
 
 
 class PinnedReader(SizedReader):
-    """A read-only stream of one version of an object.
+    """A read-only stream of one version of an object, one block of it already read.
 
-    Every range request names the version first seen, so a reader never mixes
-    versions. If the object is replaced before any byte was read, the reader
-    moves to the new version; after that, a replacement raises ``OSError``.
+    Every range request names that version, so a reader never mixes
+    versions: once the object is replaced, reading on raises ``OSError``.
     """
 
-    def __init__(self, backend: ObjectBackend, path: str) -> None:
-        size, self._token = backend._run(backend._head, path)
+    def __init__(
+        self, backend: ObjectBackend, path: str, token: str, size: int, block: tuple[int, bytes]
+    ) -> None:
         super().__init__(size)
-        self._backend = backend
-        self._path = path
-        self._started = False
+        self._backend, self._path, self._token = backend, path, token
+        self._block_start, self._block = block
 
     @override
     def readall(self) -> bytes:
@@ -207,23 +218,26 @@ class PinnedReader(SizedReader):
     @override
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        for attempt in range(_RETRIES):
-            end = min(self._size, self._pos + len(view))
-            if end <= self._pos:
-                return 0
+        start, block = self._block_start, self._block
+        end = min(self._size, self._pos + len(view))
+        if end <= self._pos:
+            return 0
+        if start <= self._pos < start + len(block):
+            end = min(end, start + len(block))
+            data = block[self._pos - start : end - start]
+            if end == start + len(block):
+                self._block = b""  # all served: memory stays one block per stream
+        else:
+            if self._pos < start:
+                end = min(end, start)  # the rest comes from the block already read
             try:
                 data = self._backend._run(
                     self._backend._range, self._path, self._token, self._pos, end
                 )
-                break
             except (VersionConflict, FileNotFoundError):
-                if self._started or attempt == _RETRIES - 1:
-                    raise OSError(
-                        errno.ESTALE, "the file changed while it was being read", self._path
-                    ) from None
-                # Nothing was read yet: read the version that replaced it.
-                self._size, self._token = self._backend._run(self._backend._head, self._path)
-        self._started = True
+                raise OSError(
+                    errno.ESTALE, "the file changed while it was being read", self._path
+                ) from None
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)

@@ -21,8 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from ..redaction import SCRUBBER, guard_logs
-from .base import SizedReader, VersionConflict
+from ..redaction import SCRUBBER
+from .common import SizedReader, VersionConflict
 from .object import CONCURRENCY, ObjectBackend
 
 if TYPE_CHECKING:
@@ -81,9 +81,9 @@ class S3Backend(ObjectBackend):
                 "SSECustomerAlgorithm": "AES256",
                 "SSECustomerKey": key,
             }
-            # s3fs logs every call's arguments at DEBUG level, the key included.
+            # s3fs and botocore log every call's arguments and headers at DEBUG
+            # level, the key included (botocore in base64).
             SCRUBBER.learn(frozenset({key}))
-            guard_logs()
         return options
 
     @override
@@ -116,10 +116,22 @@ class S3Backend(ObjectBackend):
         await self.fs._rm_file(path)
 
     @override
-    async def _head(self, path: str) -> tuple[int, str]:
+    async def _first(self, path: str, length: int) -> tuple[bytes, int, str, int]:
         bucket, key, _ = self.fs.split_path(path)
-        response = await self.fs._call_s3("head_object", Bucket=bucket, Key=key)
-        return int(response["ContentLength"]), str(response["ETag"])
+        try:
+            response = await self.fs._call_s3(
+                "get_object", Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}"
+            )
+        except OSError as exc:
+            if _error_code(exc) != "InvalidRange":
+                raise
+            data, token = await self._get(path)  # empty: it has no byte 0 to ask for
+            return data, 0, token, len(data)
+        async with response["Body"] as body:
+            data = await body.read()
+        whole = response.get("ContentRange")  # "bytes 0-N/SIZE"; absent if all came
+        size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
+        return data, 0, str(response["ETag"]), size
 
     @override
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:

@@ -33,7 +33,8 @@ from typing import Any
 from typing_extensions import override
 
 from ..layout import JOBS
-from .base import Backend, VersionConflict, content_token
+from .base import Backend
+from .common import VersionConflict, content_token
 from .failures import sftp_status
 
 __all__ = ["LOCK_ABANDONED", "LOCK_WAIT", "SFTPBackend"]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
-from ..redaction import SCRUBBER, guard_logs, redact, secrets_of
+from ..redaction import SCRUBBER, redact, secrets_of
 
 __all__ = [
     "CommandFailed",
@@ -166,12 +166,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[min(verbose, 1)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fsjobstore: %(levelname)s: %(name)s: %(message)s"))
-    # On the handler, the scrubber sees every record that reaches the terminal.
-    handler.addFilter(SCRUBBER)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose >= 2 else level)
-    guard_logs()
     # A warning of fsjobstore's (a store on a backend without conditional
     # writes) is one log line, not Python's two of source location; the
     # libraries' own (deprecations in a client's dependencies) only with -vv.

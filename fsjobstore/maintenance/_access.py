@@ -12,6 +12,7 @@ import os
 import stat
 from typing import Any
 
+from .. import layout
 from ..backends import Backend
 from ..backends.local import LocalBackend
 from ..job import Config
@@ -46,9 +47,11 @@ def open_backends(store: JobStore, config: Config) -> tuple[Backend, Backend]:
 
 
 def holds_data(store: JobStore) -> bool:
-    """Tell whether the store's location holds anything beyond the store's own empty layout."""
-    held: Any = store._holds_data(store._plain)
-    return bool(held)
+    """Tell whether the store's location holds anything but temporaries in the store's layout."""
+    plain: Backend = store._plain
+    listed, foreign = store._survey(plain)
+    tmp = f"{plain.root}/{layout.TMP}"
+    return bool(foreign) or any(not path.startswith(tmp) for path in listed)
 
 
 def detailed_listing(backend: Backend, folder: str) -> dict[str, dict[str, Any]]:

@@ -23,10 +23,10 @@ open it half-copied; an interrupted migration (a crash, Ctrl-C, a failed
 verification) is finished by running it again, which copies only what is
 missing or different. A destination holding anything else is refused.
 
-Where both stores are on one service with the same options (one S3 endpoint
-and account, one GCS or Azure account, local disk), objects are copied by the
-service (``CopyObject``, rewrite, a blob copy, a local copy) and never pass
-through this process; otherwise they are read and written concurrently,
+Where both stores are on one object store with the same options (one S3
+endpoint and account, one GCS or Azure account), objects are copied by the
+service (``CopyObject``, rewrite, a blob copy) and never pass through this
+process; otherwise they are read and written concurrently,
 small ones in bulk calls and large ones as streams.
 """
 
@@ -48,7 +48,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .. import layout
 from ..backends import Backend
-from ..backends.base import BLOCK_SIZE
+from ..backends.common import BLOCK_SIZE
 from ..backends.local import LocalBackend
 from ..backends.s3 import S3Backend
 from ..errors import JobStoreError
@@ -282,6 +282,10 @@ def _same_service(src: Backend, dst: Backend, config: Config) -> bool:
         # which the clients' copy calls do not pass.
         return False
     a, b = src.fs, dst.fs
+    if not getattr(b, "async_impl", False):
+        # Local disk, SFTP, FTP, memory: the bytes pass through this process
+        # whatever the call, and each backend writes only below its own root.
+        return False
     return a is b or (type(a) is type(b) and a.storage_options == b.storage_options)
 
 
@@ -307,7 +311,8 @@ def _listing(backend: Backend, config: Config) -> dict[str, _Entry]:
     listing = {}
     for path, info in found.items():
         key = path[skip:]
-        if not key.startswith(_PREFIXES):
+        # A log reader's lease is a live process's, not the store's data.
+        if not key.startswith(_PREFIXES) or key == layout.READER:
             continue
         listing[key] = _Entry(int(info.get("size") or 0), _md5(info, etags_are_md5))
     return dict(sorted(listing.items()))
@@ -442,13 +447,13 @@ class _Copier:
         # An async client (the object stores) copies a batch concurrently on
         # its event loop: by the service (no bytes held here), or read and
         # written in bulk calls for small objects.
-        by_service = self._server_side and bool(getattr(self._dst.fs, "async_impl", False))
+        by_service = self._server_side  # only ever on async clients: see _same_service
         batch: list[str] = []
         held = 0
         for key, size in sizes.items():
             if by_service:
                 batch.append(key)
-            elif self._server_side or size > _SMALL:
+            elif size > _SMALL:
                 yield self._single(key, size)
                 continue
             else:
@@ -494,9 +499,7 @@ class _Copier:
         source, target = f"{self._src.root}/{key}", f"{self._dst.root}/{key}"
 
         def copy() -> int:
-            if self._server_side:
-                self._dst.copy(source, target)
-            elif size <= BLOCK_SIZE:
+            if size <= BLOCK_SIZE:
                 self._dst.write(target, self._src.read(source)[0])
             else:
                 with self._src.open_read(source) as handle:

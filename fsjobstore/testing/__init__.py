@@ -20,7 +20,7 @@ fixture that returns a fresh, empty :class:`Target` for each test::
 
 A backend that cannot do something is skipped with the reason. The suite
 needs pytest (``pip install "fsjobstore[testing]"``). Its parts
-(:class:`JobsContract`, :class:`FilesContract` …) can also be used alone.
+(:class:`JobsContract`, :class:`FilesContract`, :class:`HostileContract` …) can also be used alone.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 from .base import ContractBase
 from .concurrency import ConcurrencyContract
 from .files import FilesContract
+from .hostile import HostileContract
 from .jobs import JobsContract
 from .lifecycle import LifecycleContract
 from .logs import LogsContract
@@ -42,6 +43,7 @@ __all__ = [
     "ConcurrencyContract",
     "ContractBase",
     "FilesContract",
+    "HostileContract",
     "JobStoreContract",
     "JobsContract",
     "LifecycleContract",
@@ -67,5 +69,6 @@ class JobStoreContract(
     TransfersContract,
     ConcurrencyContract,
     SeedContract,
+    HostileContract,
 ):
     """Every test of the contract suite; provide a ``target`` fixture."""

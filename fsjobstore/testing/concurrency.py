@@ -23,6 +23,8 @@ N = 4
 ROUNDS = 5
 #: Increments per process in the lost-update test.
 INCREMENTS = 10
+#: Log messages the readers race for.
+MESSAGES = 200
 
 
 def racing_pool(pool: workers.Pool, target: Target, store: JobStore) -> workers.Pool:
@@ -99,3 +101,16 @@ class ConcurrencyContract(ContractBase):
             # The stored job is the winner's, not a loser's written over it.
             assert reader.load_job(job_id).jobName == f"worker-{results.index('won')}"
         assert {j.jobStoreID for j in reader.jobs()} == set(job_ids)
+
+    def test_readers_at_once_deliver_each_message_once(
+        self, pool: workers.Pool, target: Target, store: JobStore, reader: JobStore
+    ) -> None:
+        children = racing_pool(pool, target, store)
+        messages = {f"message {i}" for i in range(MESSAGES)}
+        for message in sorted(messages):
+            store.write_logs(message)
+        delivered = children.run("read_logs", target.locator, target.options)
+        every = [message for batch in delivered for message in batch]
+        assert sorted(every) == sorted(messages), "a message was lost or delivered twice"
+        assert reader.read_logs(lambda handle: None) == 0
+        assert reader.read_logs(lambda handle: None, read_all=True) == MESSAGES

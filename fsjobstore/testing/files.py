@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .. import FileID, JobStore, NoSuchFileException, layout
-from ..backends.base import BLOCK_SIZE
+from ..backends.common import BLOCK_SIZE
 from ..errors import InvalidIDError
 from .base import ContractBase
 from .raw import raw_keys, raw_write

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .. import JobStore
-from ..backends.base import BLOCK_SIZE
+from ..backends.common import BLOCK_SIZE
 from . import workers
 from .base import ContractBase
 from .raw import raw_keys

@@ -109,6 +109,15 @@ def race_creates(index: int, store: JobStore, barrier: Barrier, *, job_ids: list
     return outcomes
 
 
+def read_logs(index: int, store: JobStore, barrier: Barrier) -> list[str]:
+    """Wait for every child, then deliver the pending log messages; return what came."""
+    del index
+    delivered: list[str] = []
+    barrier.wait(TIMEOUT)
+    store.read_logs(lambda handle: delivered.append(handle.read().decode()))
+    return delivered
+
+
 def chunks(total: int, seed: str, chunk: int = MiB) -> Iterator[bytes]:
     """``total`` bytes in ``chunk``-sized pieces, each distinct, never all held at once."""
     base = hashlib.sha256(seed.encode()).digest() * (chunk // 32)
@@ -184,6 +193,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "race_updates": race_updates,
     "increment": increment,
     "race_creates": race_creates,
+    "read_logs": read_logs,
     "measure_memory": measure_memory,
 }
 

@@ -9,9 +9,10 @@ Import (URL → store):
 2. a URL on the store's own service (same filesystem class, same options
    but for caching) is copied by the service: S3 ``CopyObject``, GCS
    rewrite, Azure copy, a dict entry in memory;
-3. anything else is read with ``fs.open`` in blocks of :data:`BLOCK` (HTTP
-   range requests, FTP ``REST``/``RETR``, object-store ranged GETs) into the
-   backend's atomic ``open_write``.
+3. anything else is read with ``fs.open`` into the backend's atomic
+   ``open_write``: HTTP(S) as one streamed ``GET`` (which needs no ``Range``
+   support from the server), the others in blocks of :data:`BLOCK` (FTP
+   ``REST``/``RETR``, object-store ranged GETs).
 
 Export (store → URL):
 
@@ -25,7 +26,7 @@ Export (store → URL):
    SFTP, memory) through a hidden sibling renamed into place;
 4. one that cannot (HTTP) uploads a local file with ``put_file`` in one
    streamed request (``POST``, or ``PUT`` with the ``method`` storage
-   option): the stored file itself on a local store, else a temporary copy.
+   option): a temporary local copy of the stored file.
 
 Memory stays bounded by a few blocks whatever the file size. A transfer the
 foreign side fails in a way that may pass (HTTP 5xx, 408, 429; FTP 4xx; a

@@ -19,7 +19,9 @@ from fsspec.callbacks import Callback
 from fsspec.implementations.local import LocalFileSystem
 
 from ..backends import Backend, NotStored
-from ..backends.base import local_temp, unlink_quietly
+from ..backends.base import protocol_of
+from ..backends.common import local_temp, unlink_quietly
+from ..protocols import facts
 from ..streams import is_executable, make_executable
 from .remote import BLOCK, CHUNK, Foreign, Progress, Remote
 
@@ -99,6 +101,13 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
         logger.debug("import of %s: copied within the store's own service", remote.shown)
         remote.attempt(lambda: remote.call(backend.copy, src, dest))
     else:
+        # One streamed request where the protocol reads best so (HTTP, which
+        # then needs no Range support from the server); blocks elsewhere.
+        reading: dict[str, Any] = (
+            {"block_size": 0}
+            if facts(protocol_of(fs)).one_request_reads
+            else {"block_size": BLOCK, "cache_type": "none"}
+        )
 
         def download() -> int:
             progress.absolute_update(0)
@@ -109,7 +118,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
             # uploads what it spooled.
             with (
                 backend.open_write(dest) as target,
-                remote.call(fs.open, src, "rb", block_size=BLOCK, cache_type="none") as f,
+                remote.call(fs.open, src, "rb", **reading) as f,
             ):
                 while chunk := remote.call(f.read, BLOCK):
                     target.write(chunk)
@@ -171,7 +180,7 @@ def _send(backend: Backend, path: str, remote: Remote, progress: Callback) -> No
                 return
     # No way to write a stream there (HTTP): upload a whole local file. It is
     # read on fsspec's event loop, which a store on an async filesystem
-    # needs too, so it must be a plain local file.
+    # needs too, so it must be a plain local file, copied out of the store.
     with _local_copy(backend, path) as local:
         remote.call(remote.fs.put_file, local, remote.path, callback=progress, **remote.put_options)
 
@@ -236,12 +245,11 @@ class _Upload:
 
 @contextmanager
 def _local_copy(backend: Backend, path: str) -> Iterator[str]:
-    """Yield a local file with the stored content: on local disk, the stored file itself."""
-    if isinstance(backend.fs, LocalFileSystem):
-        if not os.path.isfile(path):
-            raise NotStored(path)
-        yield path
-        return
+    """Yield a local file with the stored content.
+
+    A copy even on local disk: the client opens the file by name, and the
+    backend is what makes sure no link inside the store is followed.
+    """
     fd, tmp = tempfile.mkstemp(prefix="fsjobstore-export-")
     os.close(fd)
     try:

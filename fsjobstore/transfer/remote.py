@@ -17,7 +17,7 @@ from fsspec.implementations.local import LocalFileSystem
 from typing_extensions import override
 
 from ..backends.failures import describe, find, leaks, transient
-from ..redaction import SCRUBBER, guard_logs, redact, secrets_of
+from ..redaction import SCRUBBER, redact, secrets_of
 
 __all__ = [
     "ATTEMPTS",
@@ -98,8 +98,7 @@ class Remote:
         self.put_options: dict[str, Any] = {}
         secrets = secrets_of(url, options)
         SCRUBBER.learn(secrets)
-        cls = check_scheme(url, verb)
-        guard_logs(cls)
+        check_scheme(url, verb)
         self.fs, self.path = self.attempt(lambda: self.call(_resolve, url, options))
         if method is not None and verb == "export":
             upload = self.fs._put_file if self.fs.async_impl else self.fs.put_file

@@ -26,7 +26,7 @@ import pytest
 from fsspec.callbacks import Callback
 
 from fsjobstore import JobStore, NoSuchFileException, transfer
-from fsjobstore.backends.base import BLOCK_SIZE
+from fsjobstore.backends.common import BLOCK_SIZE
 from fsjobstore.testing import ContractBase, Target, raw_keys
 from fsjobstore.transfer import redact, remote
 
@@ -457,3 +457,23 @@ class TestSchemes(ContractBase):
             assert peak < PEAK_LIMIT[target.backend], (
                 f"{step} of 64 MiB peaked at {peak / MiB:.1f} MiB"
             )
+
+
+@pytest.mark.parametrize("target", ["file", "s3"], indirect=True)
+@pytest.mark.parametrize("foreign", ["http"], indirect=True)
+class TestHTTPWithoutRanges(ContractBase):
+    """A server that ignores ``Range``: an import is one streamed GET."""
+
+    def test_import_takes_one_get(
+        self, store: JobStore, reader: JobStore, foreign: Foreign
+    ) -> None:
+        assert foreign.site is not None
+        foreign.site.ranges = False
+        data = content(12 * MiB, "no ranges")  # more than one block of the transfer layer
+        foreign.write("whole.bin", data)
+        file_id = store.import_file(foreign.url("whole.bin"), storage_options=foreign.options)
+        assert file_id is not None and file_id.size == len(data)
+        with reader.read_file_stream(file_id) as handle:
+            assert sha(handle.read()) == sha(data)
+        unique = foreign.url("whole.bin").rsplit("/", 2)[1]
+        assert foreign.site.count("GET", f"{unique}/whole.bin") == 1

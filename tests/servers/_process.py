@@ -25,7 +25,7 @@ INSTALL_TIMEOUT = 120.0
 STOP_TIMEOUT = 5.0
 #: Attempts at starting a subprocess server (a free port may be taken
 #: between probing it and the server binding it).
-START_ATTEMPTS = 3
+START_ATTEMPTS = 6
 
 # An opener that ignores any *_proxy environment variable, so that the
 # readiness probes and resets really go to 127.0.0.1.
