@@ -33,9 +33,7 @@ def _check_arrived(src: Target, dst: Target, keys: set[str]) -> JobStore:
     """The destination is a store holding exactly the source's keys, and nothing more."""
     copy = open_store(dst)
     copy.resume()
-    assert {k for k in raw_keys(copy) if not k.startswith(_OWN[1:])} == keys | {
-        ".fsjobstore.json"
-    }
+    assert {k for k in raw_keys(copy) if not k.startswith(_OWN[1:])} == keys | {".fsjobstore.json"}
     assert copy.config.jobStore == dst.locator
     return copy
 
