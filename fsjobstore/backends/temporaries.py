@@ -26,9 +26,10 @@ is running has temporaries too, younger than any sensible threshold.
 
 Blocks staged to *replace* an existing Azure blob are not listed (that would
 take one request per blob); the service drops them when the blob is next
-written, or after a week. A download interrupted by a crash can leave a
-hidden ``.<name>.fsjobstore-<hex>`` file beside its destination, outside the
-store, where no store-wide clean-up can look for it.
+written, or after a week. A ``read_file`` interrupted by a crash can leave a
+hidden ``.<name>.fsjobstore-<hex>`` file beside its destination (from local
+disk only without ``O_TMPFILE``), outside the store, where no store-wide
+clean-up can look for it.
 """
 
 from __future__ import annotations
