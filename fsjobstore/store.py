@@ -416,23 +416,6 @@ class JobStore(StoreBase):
             self._backend, self._path, pairs, storage_options=storage_options, callback=callback
         )
 
-    # -- summary ----------------------------------------------------------------
-
-    def summary(self) -> dict[str, int]:
-        """Count what the store holds: jobs, files, their bytes, shared files, pending logs."""
-        skip = len(self._backend.root) + 1
-        found = self.fs.find(self._path(layout.FILES), detail=True)
-        sizes = [
-            int(i.get("size") or 0) for p, i in found.items() if layout.file_id_from_key(p[skip:])
-        ]
-        return {
-            "jobs": len(self._job_paths()),
-            "files": len(sizes),
-            "bytes": sum(sizes),
-            "shared_files": len(self._backend.list_files(self._path(layout.SHARED))),
-            "logs": len(self._backend.list_files(self._path(layout.INBOX))),
-        }
-
 
 class FileJobStore(JobStore):
     """:class:`JobStore` that accepts only local paths and ``file:`` locators."""

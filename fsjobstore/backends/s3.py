@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import stat
+from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -233,6 +234,28 @@ class S3Backend(ObjectBackend):
             with contextlib.suppress(Exception):
                 await self.fs._call_s3("abort_multipart_upload", **ids)
             raise
+
+    # -- copies by the service (for migrations) ------------------------------------
+
+    def copy_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Copy objects of under 5 GiB within the service: one ``CopyObject`` each, concurrently.
+
+        s3fs's own copy first asks each object's size (a HEAD request): the
+        caller knows the objects are small enough, which halves the requests.
+        """
+        for result in self._run(self._gather, [self._copy_object(s, d) for s, d in pairs]):
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _copy_object(self, source: str, path: str) -> None:
+        src_bucket, src_key, _ = self.fs.split_path(source)
+        bucket, key, _ = self.fs.split_path(path)
+        await self.fs._call_s3(
+            "copy_object",
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": src_bucket, "Key": src_key},
+        )
 
 
 class _Slice(SizedReader):

@@ -16,6 +16,7 @@ from .. import (
     NoSuchJobException,
 )
 from ..errors import InvalidIDError
+from ..maintenance import summary
 from .base import ContractBase
 from .raw import raw_keys, raw_read
 from .target import Target
@@ -273,7 +274,7 @@ class JobsContract(ContractBase):
         files = [store.get_empty_file_store_id(owner, cleanup=True) for _ in range(3)]
         reader.delete_job(owner)
         assert not any(reader.file_exists(f) for f in files)
-        assert reader.summary()["jobs"] == 1004
+        assert summary(reader)["jobs"] == 1004
 
     def test_listed_jobs_can_be_updated(self, store: JobStore, reader: JobStore) -> None:
         store.create_job(new_job())
