@@ -96,7 +96,7 @@ from fsjobstore import (
     NoSuchJobException,
     layout,
 )
-from fsjobstore.backends.base import BLOCK_SIZE
+from fsjobstore.backends.common import BLOCK_SIZE
 from fsjobstore.testing import Target
 
 from .conftest import BACKENDS, make_target
