@@ -94,7 +94,7 @@ class StoreBase(AbstractJobStore):
     @property
     def fs(self) -> AbstractFileSystem:
         """The fsspec filesystem the store's data goes through."""
-        return self._backend.fs
+        return self._backend.filesystem
 
     @property
     def root(self) -> str:

@@ -37,7 +37,7 @@ from .common import (
 )
 from .failures import as_builtin
 from .lease import Holder, Lease
-from .retries import retrying
+from .retries import retrying, unwrapped
 
 if TYPE_CHECKING:
     from ..job import Config
@@ -98,8 +98,16 @@ class Backend:
             self._threads.fs = self._retried
 
     @property
+    def filesystem(self) -> AbstractFileSystem:
+        """The fsspec filesystem itself, as the store shows it to its users."""
+        return unwrapped(self.fs)
+
+    @property
     def fs(self) -> AbstractFileSystem:
-        """The filesystem; where it holds one connection, this thread's own instance."""
+        """What the backend calls: the filesystem, retried where its client has no retries.
+
+        Where the filesystem holds one connection, each thread has its own.
+        """
         if self._threads is None:
             return self._retried
         fs: AbstractFileSystem | None = getattr(self._threads, "fs", None)

@@ -10,9 +10,14 @@ raises :class:`~fsjobstore.errors.UnsafeLinkError` naming it, before
 anything is read, written, moved or deleted; there is no window between a
 check and a use. The root itself may be a link: it is the caller's choice.
 
-Descriptors are opened per call and closed at once, so a store that is
-destroyed and made again under an open store object is seen as it is, and a
-write into a destroyed store fails instead of making its folders again.
+The descriptors of the store's own folders (the root, ``jobs/``, ``tmp/`` …)
+are kept open between calls, so a call opens one folder at most (a job's
+own below ``files/``). Each is checked before use: a folder removed since
+(a destroyed store) has no links left, and is opened again from the root,
+which fails if the store is gone, so a write into a destroyed store fails
+instead of making its folders again, and a store made again in its place is
+the one written to. A folder renamed since is still the folder it was,
+below the root; a link put in its place is never followed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+import threading
+import weakref
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..errors import UnsafeLinkError
@@ -92,10 +99,20 @@ class Beneath:
     ----------
     root
         The root directory (a link to one is followed: the caller chose it).
+    kept
+        Folders (as parts below the root) whose descriptors are kept open
+        between calls; the root's always is.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, kept: Collection[Sequence[str]] = ()) -> None:
         self.root = root
+        self._kept = {(), *(tuple(parts) for parts in kept)}
+        self._open: dict[tuple[str, ...], int] = {}
+        # Descriptors replaced while another thread may still use them are
+        # closed only with the whole object, never under a user's feet.
+        self._retired: list[int] = []
+        self._lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._open, self._retired)
 
     def path(self, parts: Sequence[str]) -> str:
         """Return the full path of ``parts`` below the root."""
@@ -123,15 +140,50 @@ class Beneath:
         FileNotFoundError
             A folder on the way is missing (the store was destroyed, say).
         """
-        fd = os.open(self.root, _DIR)
+        base = max(
+            (depth for depth in range(len(parts) + 1) if tuple(parts[:depth]) in self._kept),
+            default=0,
+        )
+        if base == len(parts):  # a kept folder: not closed after use
+            yield self._kept_folder(tuple(parts))
+            return
+        fd = os.dup(self._kept_folder(tuple(parts[:base])))
         try:
-            for depth in range(1, len(parts) + 1):
+            for depth in range(base + 1, len(parts) + 1):
                 child = self._child(fd, parts[:depth], make=make_last and depth == len(parts))
                 os.close(fd)
                 fd = child
             yield fd
         finally:
             os.close(fd)
+
+    def _kept_folder(self, parts: tuple[str, ...]) -> int:
+        fd = self._open.get(parts)
+        if fd is not None and os.fstat(fd).st_nlink > 0:
+            return fd
+        # Not opened yet, or removed since (the store was destroyed): open it
+        # anew from the root, which fails if the store is gone.
+        with self._lock:
+            fd = self._open.get(parts)
+            if fd is not None and os.fstat(fd).st_nlink > 0:
+                return fd  # another thread did
+            fresh = self._open_path(parts)
+            if fd is not None:
+                self._retired.append(fd)
+            self._open[parts] = fresh
+            return fresh
+
+    def _open_path(self, parts: tuple[str, ...]) -> int:
+        fd = os.open(self.root, _DIR)
+        try:
+            for depth in range(1, len(parts) + 1):
+                child = self._child(fd, parts[:depth], make=False)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _child(self, fd: int, parts: Sequence[str], *, make: bool) -> int:
         name = parts[-1]
@@ -165,7 +217,7 @@ class Beneath:
         """Every file (or link) below the folder ``parts``, recursively, as full paths."""
         found: list[str] = []
         try:
-            with self.folder(parts) as fd:
+            with self.folder(parts) as kept, _listing(kept) as fd:
                 self._scan(fd, list(parts), found)
         except (FileNotFoundError, NotADirectoryError):
             return []
@@ -190,7 +242,7 @@ class Beneath:
     def names(self, parts: Sequence[str]) -> list[str]:
         """Names directly inside the folder ``parts``; [] if it is missing."""
         try:
-            with self.folder(parts) as fd:
+            with self.folder(parts) as kept, _listing(kept) as fd:
                 return os.listdir(fd)
         except FileNotFoundError:
             return []
@@ -201,7 +253,7 @@ class Beneath:
         Folders that hold anything, and links, stay.
         """
         try:
-            with self.folder(parts) as fd:
+            with self.folder(parts) as kept, _listing(kept) as fd:
                 self._remove_empty_below(fd)
         except (FileNotFoundError, NotADirectoryError, UnsafeLinkError):
             return
@@ -236,4 +288,26 @@ class Beneath:
             # Not empty, or a writer's file just arrived; EBUSY and ENOTEMPTY
             # (NFS keeps .nfsXXXX files of open ones) too: a later call
             # finishes the job.
+            pass
+
+
+@contextmanager
+def _listing(fd: int) -> Iterator[int]:
+    """Yield a descriptor of the folder ``fd`` with a reading position of its own.
+
+    A listing moves the position of the descriptor it reads (and of any
+    ``dup`` of it): a kept descriptor, which threads share, is never read.
+    """
+    own = os.open(".", _DIR, dir_fd=fd)
+    try:
+        yield own
+    finally:
+        os.close(own)
+
+
+def _close_all(open_folders: dict[tuple[str, ...], int], retired: list[int]) -> None:
+    for fd in [*open_folders.values(), *retired]:
+        try:
+            os.close(fd)
+        except OSError:
             pass

@@ -57,7 +57,7 @@ class LocalBackend(Backend):
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         super().__init__(fs, root)
-        self._beneath = Beneath(root)
+        self._beneath = Beneath(root, kept=[folder.split("/") for folder in FOLDERS])
 
     # -- where things go -------------------------------------------------------
 

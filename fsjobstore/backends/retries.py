@@ -50,7 +50,7 @@ from fsspec import AbstractFileSystem
 from ..redaction import SCRUBBER
 from .failures import describe, transient
 
-__all__ = ["DEFAULT", "POLICIES", "RetryPolicy", "policy_for", "retrying"]
+__all__ = ["DEFAULT", "POLICIES", "RetryPolicy", "policy_for", "retrying", "unwrapped"]
 
 T = TypeVar("T")
 logger = logging.getLogger("fsjobstore.retries")
@@ -162,6 +162,11 @@ def retrying(fs: AbstractFileSystem, protocol: str) -> AbstractFileSystem:
     if policy is None:
         return fs
     return _Retrying(fs, policy)
+
+
+def unwrapped(fs: AbstractFileSystem) -> AbstractFileSystem:
+    """Return the filesystem a :func:`retrying` result calls (its current one), or ``fs``."""
+    return fs._fs if isinstance(fs, _Retrying) else fs
 
 
 #: Calls that may be repeated as they are.

@@ -281,7 +281,7 @@ def _same_service(src: Backend, dst: Backend, config: Config) -> bool:
         # A copy by the service would need the customer key for both sides,
         # which the clients' copy calls do not pass.
         return False
-    a, b = src.fs, dst.fs
+    a, b = src.filesystem, dst.filesystem
     if not getattr(b, "async_impl", False):
         # Local disk, SFTP, FTP, memory: the bytes pass through this process
         # whatever the call, and each backend writes only below its own root.
@@ -290,7 +290,7 @@ def _same_service(src: Backend, dst: Backend, config: Config) -> bool:
 
 
 def _check_apart(src: JobStore, dst: JobStore, a: Backend, b: Backend) -> None:
-    if type(a.fs) is not type(b.fs):
+    if type(a.filesystem) is not type(b.filesystem):
         return
     one, two = a.root.rstrip("/") + "/", b.root.rstrip("/") + "/"
     if one.startswith(two) or two.startswith(one):

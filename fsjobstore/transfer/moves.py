@@ -97,7 +97,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
     progress.set_size(info.get("size"))
     if local:
         backend.upload(src, dest)
-    elif _same_service(fs, backend.fs):
+    elif _same_service(fs, backend.filesystem):
         logger.debug("import of %s: copied within the store's own service", remote.shown)
         remote.attempt(lambda: remote.call(backend.copy, src, dest))
     else:
@@ -156,7 +156,7 @@ def export_one(  # noqa: D103 - documented with the bulk call, transfer.export_f
             os.replace(temp, dst)
         finally:
             unlink_quietly(temp)
-    elif _same_service(fs, backend.fs):
+    elif _same_service(fs, backend.filesystem):
         logger.debug("export to %s: copied within the store's own service", remote.shown)
         try:
             remote.attempt(lambda: remote.call(backend.copy, item.path, dst))
