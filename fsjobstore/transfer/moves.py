@@ -103,11 +103,12 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
     else:
         # One streamed request where the protocol reads best so (HTTP, which
         # then needs no Range support from the server); blocks elsewhere.
+        streamed = facts(protocol_of(fs)).one_request_reads
         reading: dict[str, Any] = (
-            {"block_size": 0}
-            if facts(protocol_of(fs)).one_request_reads
-            else {"block_size": BLOCK, "cache_type": "none"}
+            {"block_size": 0} if streamed else {"block_size": BLOCK, "cache_type": "none"}
         )
+        # A stream hands over what it buffered: smaller reads hold less.
+        piece = CHUNK if streamed else BLOCK
 
         def download() -> int:
             progress.absolute_update(0)
@@ -120,7 +121,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
                 backend.open_write(dest) as target,
                 remote.call(fs.open, src, "rb", **reading) as f,
             ):
-                while chunk := remote.call(f.read, BLOCK):
+                while chunk := remote.call(f.read, piece):
                     target.write(chunk)
                     received += len(chunk)
                     progress.relative_update(len(chunk))
