@@ -3,30 +3,51 @@
 Toil imports every installed module named ``toil_url_access_*`` the first
 time it looks a URL scheme up. This one registers
 :class:`fsjobstore.toil.urls.FsspecURLAccess` for each scheme fsspec knows
-that Toil does not open itself; the class is imported only when a URL of
-one of those schemes is used.
+that Toil does not open itself, and, for ``s3`` and ``gs``, a factory that
+gives Toil's own class when it can be imported (Toil's ``aws`` and
+``google`` extras) and fsjobstore's otherwise. Classes are imported only
+when a URL of their scheme is used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from toil.lib import url as toil_url
 from toil.lib.plugins import register_plugin
 
+#: Toil's own factories for the schemes it may lack the clients for.
+_TOIL_FACTORIES = {"s3": "aws_job_store_factory", "gs": "google_job_store_factory"}
 
-def _factory() -> Any:
+
+def _ours() -> Any:
     from fsjobstore.toil.urls import FsspecURLAccess
 
     return FsspecURLAccess
 
 
+def _toil_first(toil_factory: Callable[[], Any]) -> Callable[[], Any]:
+    def factory() -> Any:
+        try:
+            return toil_factory()
+        except ImportError:
+            return _ours()
+
+    return factory
+
+
 def register() -> list[str]:
-    """Register the plug-in for its schemes; return them."""
+    """Register the plug-in's factories; return the schemes they serve."""
     from fsjobstore.toil.urls import plugin_schemes
 
     schemes = plugin_schemes()
     for scheme in schemes:
-        register_plugin("url_access", scheme, _factory)
+        register_plugin("url_access", scheme, _ours)
+    for scheme, name in _TOIL_FACTORIES.items():
+        toil_factory = getattr(toil_url, name, None)
+        register_plugin("url_access", scheme, _toil_first(toil_factory) if toil_factory else _ours)
+        schemes.append(scheme)
     return schemes
 
 

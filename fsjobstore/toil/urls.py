@@ -5,7 +5,7 @@ inputs) through ``URLAccess`` classes registered by scheme. The plug-in
 module ``toil_url_access_fsjobstore`` registers :class:`FsspecURLAccess` for
 each scheme fsspec knows and Toil does not handle itself (``az://``,
 ``abfs://``, ``gcs://``, ``sftp://``, ``memory://`` …), and for ``s3://`` and
-``gs://`` when Toil's own clients for them are not installed.
+``gs://`` when Toil's own clients for them cannot be imported.
 
 Each call opens the URL with fsspec under fsjobstore's rules: errors come
 out as builtin exceptions (``FileNotFoundError``, ``PermissionError``,
@@ -22,7 +22,6 @@ copies server-side where it can.
 
 from __future__ import annotations
 
-import importlib.util
 import posixpath
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
@@ -39,35 +38,14 @@ __all__ = ["TOIL_SCHEMES", "FsspecURLAccess", "plugin_schemes"]
 
 T = TypeVar("T")
 
-#: Schemes Toil's own URL access handles, and the module each needs.
-TOIL_SCHEMES: dict[str, str | None] = {
-    "file": None,
-    "http": None,
-    "https": None,
-    "ftp": None,
-    "s3": "boto3",
-    "gs": "google.cloud.storage",
-}
+#: Schemes Toil's own URL access handles. For ``s3`` and ``gs`` Toil needs its
+#: ``aws`` and ``google`` extras; without them the plug-in serves those too.
+TOIL_SCHEMES = frozenset({"file", "http", "https", "ftp", "s3", "gs"})
 
 
 def plugin_schemes() -> list[str]:
-    """The schemes to register: fsspec's, less those Toil can open itself."""
-    known = set(fsspec.available_protocols())
-    mine = []
-    for scheme in sorted(known):
-        if scheme in TOIL_SCHEMES:
-            needs = TOIL_SCHEMES[scheme]
-            if needs is None or _installed(needs):
-                continue
-        mine.append(scheme)
-    return mine
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+    """The schemes the plug-in registers outright: fsspec's, less Toil's own."""
+    return sorted(set(fsspec.available_protocols()) - TOIL_SCHEMES)
 
 
 class FsspecURLAccess(URLAccess):

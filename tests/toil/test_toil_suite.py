@@ -10,12 +10,14 @@ docs/toil.md lists every test that is skipped or fails, with its reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -85,9 +87,54 @@ class _ToilSuite(toil_tests.AbstractJobStoreTest.Test):  # type: ignore[misc]
         return hashlib.md5(Path(url[len("file://") :]).read_bytes()).hexdigest()
 
 
+#: Toil's tests that fail on fsjobstore, by backend: each is expected to fail
+#: (strictly: one that starts passing fails the run) with the exception given.
+#: docs/toil.md explains each.
+EXPECTED_FAILURES: dict[str, list[tuple[set[str], type[BaseException], str]]] = {
+    "test_file_hints": [
+        (
+            set(BACKENDS),
+            AssertionError,
+            "two files with the same hints get IDs that differ in 32 random hex digits; Toil "
+            "asks for fewer than 3 edits between them. fsjobstore's key follows from the ID "
+            "with no lookup and no coordination between nodes; the hints are in the ID",
+        )
+    ],
+    "testSharedFiles": [
+        (
+            {"memory"},
+            NotImplementedError,
+            "a store in memory has no URL another process can open",
+        ),
+        (
+            {"gcs"},
+            RuntimeError,
+            "gcsfs signs URLs only with a service account's key; the emulator is anonymous",
+        ),
+    ],
+}
+
+
+def _expect_failure(
+    method: Callable[..., Any], raises: type[BaseException], reason: str
+) -> Callable[..., Any]:
+    # A wrapper per class: marking Toil's own function would mark every backend.
+    @functools.wraps(method)
+    def test(self: _ToilSuite) -> Any:
+        return method(self)
+
+    mark = pytest.mark.xfail(raises=raises, reason=reason, strict=True)
+    return mark(test)  # type: ignore[no-any-return]
+
+
 def _suite(backend: str) -> type[_ToilSuite]:
     name = f"TestToilSuite{backend.capitalize()}"
-    return type(name, (_ToilSuite,), {"__test__": True, "backend": backend, "__module__": __name__})
+    members: dict[str, Any] = {"__test__": True, "backend": backend, "__module__": __name__}
+    for test, cases in EXPECTED_FAILURES.items():
+        for backends, raises, reason in cases:
+            if backend in backends:
+                members[test] = _expect_failure(getattr(_ToilSuite, test), raises, reason)
+    return type(name, (_ToilSuite,), members)
 
 
 TestToilSuiteMemory = _suite("memory")
