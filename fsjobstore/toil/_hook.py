@@ -2,7 +2,7 @@
 
 Shipped at the top level of the wheel as ``_fsjobstore_toil`` and run by
 Python's ``site`` module from a ``.pth`` file, so it must be tiny: it imports
-only :mod:`sys` and :mod:`os` (both loaded already), never raises, and does
+only :mod:`sys` and :mod:`os` (both loaded already by ``site``), never raises, and does
 nothing but put one finder on :data:`sys.meta_path`. That finder answers for
 the module ``toil.common`` alone: it lets the other finders find it, and once
 Toil's code has run, calls :func:`fsjobstore.toil.activation.activate` on it.
@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 import sys
-from types import ModuleType
-from typing import Any
+
+# Not typing.TYPE_CHECKING: importing typing would cost every interpreter
+# start milliseconds. Type checkers treat this name as true all the same.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
 
 #: The module whose import triggers the activation.
 TARGET = "toil.common"
@@ -50,7 +55,7 @@ class Loader:
         self.inner = inner
 
     def create_module(self, spec: Any) -> ModuleType | None:
-        """The inner loader's module (None: the default one)."""
+        """Return the inner loader's module (None: the default one)."""
         create = getattr(self.inner, "create_module", None)
         return create(spec) if create is not None else None
 
@@ -90,5 +95,5 @@ def install() -> None:
             run_activation(module)
         elif not any(isinstance(f, Finder) for f in sys.meta_path):
             sys.meta_path.insert(0, Finder())
-    except Exception:  # noqa: S110 - a .pth line must never stop an interpreter
+    except Exception:
         pass

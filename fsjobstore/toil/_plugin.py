@@ -1,4 +1,4 @@
-"""Toil's URL-access plug-in: shipped at the top level of the wheel as ``toil_url_access_fsjobstore``.
+"""Toil's URL-access plug-in, at the top of the wheel as ``toil_url_access_fsjobstore``.
 
 Toil imports every installed module named ``toil_url_access_*`` the first
 time it looks a URL scheme up. This one registers

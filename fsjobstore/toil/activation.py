@@ -17,6 +17,7 @@ used: ``toil.common`` may be imported halfway through importing those.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from types import ModuleType
 from typing import Any
@@ -44,7 +45,7 @@ def activate(common: ModuleType | None = None) -> None:
         release this fsjobstore does not know).
     """
     if common is None:
-        import toil.common as common
+        common = importlib.import_module("toil.common")
     toil_class = getattr(common, "Toil", None)
     original = vars(toil_class).get("getJobStore") if toil_class is not None else None
     if not isinstance(original, classmethod):

@@ -72,7 +72,7 @@ def is_secret(name: str, value: str = "") -> bool:
 
 
 def worker_environment(protocol: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables a worker needs to reach a store on ``protocol``, secrets excepted.
+    """Return the variables a worker needs to reach a store on ``protocol``, secrets excepted.
 
     These go to Toil's batch system (``AbstractJobStore.get_env``), which
     sets them for every worker; they are never written into the store.

@@ -113,7 +113,7 @@ class VersionCache:
         self._lock = threading.Lock()
 
     def get(self, job_id: str) -> StoredJob | None:
-        """The object last seen for ``job_id``, or None."""
+        """Return the object last seen for ``job_id``, or None."""
         with self._lock:
             found = self._entries.get(job_id)
             if found is not None:

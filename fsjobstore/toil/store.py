@@ -1,4 +1,4 @@
-"""Toil's ``AbstractJobStore`` on :class:`fsjobstore.JobStore`: any fsspec URL as a Toil job store."""
+"""Toil's ``AbstractJobStore`` on :class:`fsjobstore.JobStore`: any fsspec URL as Toil's store."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from urllib.parse import ParseResult, urlsplit
 
 from fsspec.implementations.local import LocalFileSystem
 from toil.fileStores import FileID as ToilFileID
-from toil.jobStores import abstractJobStore as toil_store
+from toil.jobStores import abstractJobStore
 
-from .. import errors, layout
 from .. import Config as StoreConfig
 from .. import JobDescription as StoredJob
-from .. import JobStore
+from .. import JobStore, errors, layout
 from ..redaction import SCRUBBER
 from . import jobs
 from .activation import PREFIX
@@ -45,7 +44,7 @@ _HINT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HINT_CHARS = 40
 
 
-class ToilJobStore(toil_store.AbstractJobStore):
+class ToilJobStore(abstractJobStore.AbstractJobStore):
     """A Toil job store on any fsspec filesystem, through :class:`fsjobstore.JobStore`.
 
     Toil reaches it with ``--jobStore fsjobstore:LOCATOR``, where LOCATOR is
@@ -98,7 +97,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
         try:
             self._inner.initialize(StoreConfig(retryCount=config.retryCount))
         except errors.JobStoreExistsException:
-            raise toil_store.JobStoreExistsException(self.locator, PREFIX) from None
+            raise abstractJobStore.JobStoreExistsException(self.locator, PREFIX) from None
         super().initialize(config)
 
     def resume(self) -> None:
@@ -106,8 +105,8 @@ class ToilJobStore(toil_store.AbstractJobStore):
         try:
             self._inner.resume()
             super().resume()
-        except (errors.NoSuchJobStoreException, toil_store.NoSuchFileException):
-            raise toil_store.NoSuchJobStoreException(self.locator, PREFIX) from None
+        except (errors.NoSuchJobStoreException, abstractJobStore.NoSuchFileException):
+            raise abstractJobStore.NoSuchJobStoreException(self.locator, PREFIX) from None
 
     def destroy(self) -> None:
         """Delete the store; idempotent.
@@ -217,7 +216,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
                     base = self._inner.load_job(job_id)
                 except errors.NoSuchJobException:
                     if not create:
-                        raise toil_store.NoSuchJobException(job_id) from None
+                        raise abstractJobStore.NoSuchJobException(job_id) from None
                     try:
                         self._inner.create_job(copy.copy(fresh))
                     except errors.ConcurrentFileModificationException:
@@ -237,14 +236,14 @@ class ToilJobStore(toil_store.AbstractJobStore):
                 continue
             self._versions.put(job_id, stored)
             return
-        raise toil_store.ConcurrentFileModificationException(job_id)
+        raise abstractJobStore.ConcurrentFileModificationException(job_id)
 
     def load_job(self, job_id: str) -> Any:
         """Load a job and give it the store's Toil configuration."""
         try:
             stored = self._inner.load_job(job_id)
         except (errors.NoSuchJobException, errors.InvalidIDError):
-            raise toil_store.NoSuchJobException(job_id) from None
+            raise abstractJobStore.NoSuchJobException(job_id) from None
         return self._toil_job(job_id, stored)
 
     def _toil_job(self, job_id: str, stored: StoredJob) -> Any:
@@ -299,7 +298,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
             return str(self._inner.write_file(link, job_id, cleanup))
 
     @contextmanager
-    def write_file_stream(
+    def write_file_stream(  # noqa: PLR0917 - Toil's signature
         self,
         job_id: str | None = None,
         cleanup: bool = False,
@@ -333,7 +332,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
             self._inner.read_file(file_id, local_path, symlink=symlink)
 
     @contextmanager
-    def read_file_stream(  # type: ignore[override]
+    def read_file_stream(
         self, file_id: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
         """Open a stored file for reading; a missing one raises on entering, as in Toil."""
@@ -383,7 +382,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
             yield handle
 
     def get_public_url(self, file_name: str) -> str:
-        """A URL others can read the file at: ``file:`` on local disk, else signed.
+        """Return a URL others can read the file at: ``file:`` on local disk, else signed.
 
         Raises
         ------
@@ -396,14 +395,14 @@ class ToilJobStore(toil_store.AbstractJobStore):
             account's key; adlfs an account key).
         """
         if not self.file_exists(file_name):
-            raise toil_store.NoSuchFileException(file_name)
+            raise abstractJobStore.NoSuchFileException(file_name)
         return self._url(layout.parse_file_id(file_name).key, file_name)
 
     def get_shared_public_url(self, shared_file_name: str) -> str:
         """As :meth:`get_public_url`, for a shared file."""
         key = layout.shared_key(shared_file_name)
         if not self._inner.fs.exists(f"{self._inner.root}/{key}"):
-            raise toil_store.NoSuchFileException(shared_file_name)
+            raise abstractJobStore.NoSuchFileException(shared_file_name)
         return self._url(key, shared_file_name)
 
     def _url(self, key: str, name: str) -> str:
@@ -418,8 +417,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
             ) from None
         except Exception as exc:
             raise RuntimeError(
-                f"cannot sign a URL for {name!r} on {type(fs).__name__}: "
-                f"{SCRUBBER.scrub(str(exc))}"
+                f"cannot sign a URL for {name!r} on {type(fs).__name__}: {SCRUBBER.scrub(str(exc))}"
             ) from None
 
     # -- shared files -----------------------------------------------------------
@@ -457,7 +455,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
             target.write(data)
 
     @contextmanager
-    def read_shared_file_stream(  # type: ignore[override]
+    def read_shared_file_stream(
         self, shared_file_name: str, encoding: str | None = None, errors: str | None = None
     ) -> Iterator[IO[Any]]:
         """Open a shared file for reading; a missing one raises on entering."""
@@ -491,7 +489,7 @@ class ToilJobStore(toil_store.AbstractJobStore):
         if uri.scheme.lower() in _TOIL_STREAMED:
             # Toil reads these in one streamed request; fsjobstore's transfer
             # layer reads in ranged blocks, which not every server answers.
-            return super()._import_file(otherCls, uri, shared_file_name, hardlink, symlink)  # type: ignore[no-any-return]
+            return super()._import_file(otherCls, uri, shared_file_name, hardlink, symlink)
         del otherCls, hardlink, symlink  # imports are always copies here
         url = uri.geturl()
         if shared_file_name is not None:
@@ -516,7 +514,7 @@ def _job_id(job: Any) -> str:
 
 
 def _hinted(hints: list[str] | None, basename: str) -> str:
-    """The name to store a file under: its hints, made safe, then its basename.
+    """Return the name to store a file under: its hints, made safe, then its basename.
 
     fsjobstore keeps a file's name at the end of its ID, so hints show there
     too (``lions.tigers.bears--file.txt``); the name stays within fsjobstore's
@@ -540,4 +538,4 @@ def _no_such_file(name: str) -> Iterator[None]:
     try:
         yield
     except (errors.NoSuchFileException, errors.InvalidIDError):
-        raise toil_store.NoSuchFileException(name) from None
+        raise abstractJobStore.NoSuchFileException(name) from None

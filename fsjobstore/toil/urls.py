@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 from urllib.parse import ParseResult
 
 import fsspec
@@ -44,7 +44,7 @@ TOIL_SCHEMES = frozenset({"file", "http", "https", "ftp", "s3", "gs"})
 
 
 def plugin_schemes() -> list[str]:
-    """The schemes the plug-in registers outright: fsspec's, less Toil's own."""
+    """Return the schemes the plug-in registers outright: fsspec's, less Toil's own."""
     return sorted(set(fsspec.available_protocols()) - TOIL_SCHEMES)
 
 
@@ -100,7 +100,7 @@ class FsspecURLAccess(URLAccess):
     @classmethod
     def _open_url(cls, url: ParseResult) -> IO[bytes]:
         def opened(r: Remote) -> IO[bytes]:
-            return r.call(r.fs.open, r.path, "rb")  # type: ignore[no-any-return]
+            return r.call(r.fs.open, r.path, "rb")
 
         return cls._ask(url, opened)
 

@@ -16,21 +16,21 @@ import pytest
 
 pytest.importorskip("toil", reason="Toil is installed by `nox -s toil` only")
 
-from toil.common import Config, Toil  # noqa: E402
-from toil.job import JobDescription  # noqa: E402
-from toil.jobStores import abstractJobStore as toil_store  # noqa: E402
-from toil.jobStores.fileJobStore import FileJobStore  # noqa: E402
-from toil.lib.url import URLAccess  # noqa: E402
+from toil.common import Config, Toil
+from toil.job import JobDescription
+from toil.jobStores import abstractJobStore
+from toil.jobStores.fileJobStore import FileJobStore
+from toil.lib.url import URLAccess
 
-from fsjobstore import NotAJobStoreError, layout  # noqa: E402
-from fsjobstore.toil import FsspecURLAccess, ToilJobStore, activate, is_active  # noqa: E402
-from fsjobstore.toil.environment import (  # noqa: E402
+from fsjobstore import NotAJobStoreError, layout
+from fsjobstore.toil import FsspecURLAccess, ToilJobStore, activate, is_active
+from fsjobstore.toil.environment import (
     is_secret,
     scrub_pickled_environment,
     worker_environment,
 )
 
-from ..conftest import Target  # noqa: E402
+from ..conftest import Target
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_update_of_a_deleted_job_does_not_bring_it_back(toil_store_at: ToilJobSt
     toil_store_at.assign_job_id(job)
     toil_store_at.create_job(job)
     toil_store_at.delete_job(job.jobStoreID)
-    with pytest.raises(toil_store.NoSuchJobException):
+    with pytest.raises(abstractJobStore.NoSuchJobException):
         toil_store_at.update_job(job)
     assert not toil_store_at.job_exists(job.jobStoreID)
 
@@ -100,7 +100,7 @@ def test_missing_file_raises_on_entering_the_stream(toil_store_at: ToilJobStore)
     file_id = toil_store_at.get_empty_file_store_id()
     toil_store_at.delete_file(file_id)
     stream = toil_store_at.read_file_stream(file_id)  # no error yet, as in Toil's stores
-    with pytest.raises(toil_store.NoSuchFileException):
+    with pytest.raises(abstractJobStore.NoSuchFileException):
         stream.__enter__()
     assert toil_store_at.get_file_size(file_id) == 0
     toil_store_at.delete_file(file_id)  # idempotent
@@ -133,7 +133,7 @@ def test_public_url_can_be_fetched(target: Target, toil_store_at: ToilJobStore) 
     else:
         with urlopen(url, timeout=30) as response:  # the emulator, on 127.0.0.1
             assert response.read() == b"public"
-    with pytest.raises(toil_store.NoSuchFileException):
+    with pytest.raises(abstractJobStore.NoSuchFileException):
         toil_store_at.get_public_url(file_id + "x")
 
 
@@ -162,7 +162,7 @@ def test_destroy_still_refuses_foreign_data(target: Target, toil_store_at: ToilJ
 
 
 def test_resume_of_nothing_raises_toils_error(target: Target) -> None:
-    with pytest.raises(toil_store.NoSuchJobStoreException):
+    with pytest.raises(abstractJobStore.NoSuchJobStoreException):
         ToilJobStore(target.locator, **target.options).resume()
 
 
@@ -243,7 +243,13 @@ def test_a_new_interpreter_knows_fsjobstore_once_toil_is_imported() -> None:
         "type(c.Toil.getJobStore('file:/tmp/x')).__name__, 'fsjobstore.toil.store' in sys.modules)"
     )
     assert _python(code) == "True ToilJobStore FileJobStore True"
-    assert _python("import fsjobstore.toil as t, toil.common; print(t.is_active())", FSJOBSTORE_TOIL_HOOK="0") == "False"
+    assert (
+        _python(
+            "import fsjobstore.toil as t, toil.common; print(t.is_active())",
+            FSJOBSTORE_TOIL_HOOK="0",
+        )
+        == "False"
+    )
 
 
 def test_the_hook_imports_nothing_until_toil_is_imported() -> None:

@@ -16,8 +16,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -32,20 +32,20 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "not-a-key")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "not-a-secret")
 
-from toil.test.jobStores import jobStoreTest as toil_tests  # noqa: E402
+from toil.test.jobStores import jobStoreTest
 
-from fsjobstore import layout  # noqa: E402
-from fsjobstore.toil import ToilJobStore  # noqa: E402
+from fsjobstore import layout
+from fsjobstore.toil import ToilJobStore
 
-from ..conftest import BACKENDS, Target, make_target  # noqa: E402
+from ..conftest import BACKENDS, Target, make_target
 
 
 def teardown_module() -> None:
     """What Toil's module does when it is the one run: drop the other stores' files."""
-    toil_tests.AbstractJobStoreTest.Test.cleanUpExternalStores()
+    jobStoreTest.AbstractJobStoreTest.Test.cleanUpExternalStores()
 
 
-class _ToilSuite(toil_tests.AbstractJobStoreTest.Test):  # type: ignore[misc]
+class _ToilSuite(jobStoreTest.AbstractJobStoreTest.Test):
     """Toil's generic job store tests, on one fsjobstore backend."""
 
     __test__ = False

@@ -24,9 +24,9 @@ import pytest
 
 pytest.importorskip("toil", reason="Toil is installed by `nox -s toil` only")
 
-import fsspec  # noqa: E402
+import fsspec
 
-from ..conftest import FOREIGN_BUCKET, Target, make_target  # noqa: E402
+from ..conftest import FOREIGN_BUCKET, Target, make_target
 
 WORKFLOW = Path(__file__).with_name("workflow.py")
 TEXT = "the quick brown fox jumps over the lazy dog again and again\n"
