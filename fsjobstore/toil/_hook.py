@@ -29,6 +29,11 @@ TARGET = "toil.common"
 class Finder:
     """A meta-path finder that wraps the loader of one module, found by the others."""
 
+    #: Marks this hook's finders, whichever copy of this module made them
+    #: (the wheel's top-level one, the package's own): they skip each other,
+    #: where asking one another would recurse without end.
+    fsjobstore_toil_hook = True
+
     def __init__(self, target: str = TARGET) -> None:
         self.target = target
 
@@ -38,7 +43,7 @@ class Finder:
             return None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
-            if finder is self or isinstance(finder, Finder) or find is None:
+            if getattr(finder, "fsjobstore_toil_hook", False) or find is None:
                 continue
             spec = find(fullname, path, target)
             if spec is not None:
@@ -93,7 +98,7 @@ def install() -> None:
         module = sys.modules.get(TARGET)
         if module is not None:  # imported before the hook: activate it now
             run_activation(module)
-        elif not any(isinstance(f, Finder) for f in sys.meta_path):
+        elif not any(getattr(f, "fsjobstore_toil_hook", False) for f in sys.meta_path):
             sys.meta_path.insert(0, Finder())
     except Exception:
         pass

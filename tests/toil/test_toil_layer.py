@@ -326,3 +326,31 @@ def test_toils_own_store_imports_and_exports_through_the_plugin(tmp_path: Path) 
     with pytest.raises(FileNotFoundError):
         store.import_file(f"{base}/in/missing.txt")
     store.destroy()
+
+
+def test_two_copies_of_the_hook_do_not_ask_each_other(tmp_path: Path) -> None:
+    # The wheel's top-level copy and the package's own may both be installed.
+    import importlib.util
+
+    from fsjobstore.toil import _hook
+
+    spec = importlib.util.spec_from_file_location("hook_copy", _hook.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy)
+    (tmp_path / "not_toil_common2.py").write_text("VALUE = 7\n")
+    sys.path.insert(0, str(tmp_path))
+    finders = [copy.Finder("not_toil_common2"), _hook.Finder("not_toil_common2")]
+    sys.meta_path[:0] = finders
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # not Toil: activation declines
+            import not_toil_common2  # type: ignore[import-not-found]
+        assert not_toil_common2.VALUE == 7
+        assert isinstance(not_toil_common2.__loader__, copy.Loader)  # wrapped once
+        assert not isinstance(not_toil_common2.__loader__.inner, (copy.Loader, _hook.Loader))
+    finally:
+        for finder in finders:
+            sys.meta_path.remove(finder)
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("not_toil_common2", None)
