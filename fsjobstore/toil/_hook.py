@@ -2,10 +2,17 @@
 
 Shipped at the top level of the wheel as ``_fsjobstore_toil`` and run by
 Python's ``site`` module from a ``.pth`` file, so it must be tiny: it imports
-only :mod:`sys` and :mod:`os` (both loaded already by ``site``), never raises, and does
-nothing but put one finder on :data:`sys.meta_path`. That finder answers for
-the module ``toil.common`` alone: it lets the other finders find it, and once
-Toil's code has run, calls :func:`fsjobstore.toil.activation.activate` on it.
+only :mod:`sys` and :mod:`os` (both loaded already by ``site``), never raises,
+and does nothing but put one finder on :data:`sys.meta_path`. That finder
+answers for the module ``toil.common`` alone: it lets the other finders find
+it, and once Toil's code has run, calls :func:`activate` on it.
+
+:func:`activate` wraps the one class method ``Toil.getJobStore``: a locator
+``fsjobstore:REST`` gives a ``fsjobstore.toil.ToilJobStore`` on ``REST``, and
+every other locator goes to Toil's own method, unchanged. It imports nothing
+(not even fsjobstore) until a ``fsjobstore:`` locator is used: a Toil run that
+uses none pays nothing, and ``toil.common`` may be imported halfway through
+importing Toil's job stores, which fsjobstore's store needs.
 
 Set ``FSJOBSTORE_TOIL_HOOK=0`` to turn it off.
 """
@@ -74,11 +81,66 @@ class Loader:
         return getattr(self.inner, name)
 
 
+#: The job store type in a Toil locator.
+PREFIX = "fsjobstore"
+#: Marks Toil's method once wrapped (by any copy of this module).
+_MARK = "__fsjobstore_wrapped__"
+
+
+def activate(common: ModuleType | None = None) -> None:
+    """Make ``Toil.getJobStore`` accept ``fsjobstore:`` locators; idempotent.
+
+    Parameters
+    ----------
+    common
+        The ``toil.common`` module; imported when not given.
+
+    Raises
+    ------
+    RuntimeError
+        ``toil.common`` has no ``Toil.getJobStore`` class method (a Toil
+        release this fsjobstore does not know).
+    """
+    if common is None:
+        import importlib
+
+        common = importlib.import_module(TARGET)
+    toil_class = getattr(common, "Toil", None)
+    original = vars(toil_class).get("getJobStore") if toil_class is not None else None
+    if not isinstance(original, classmethod):
+        raise RuntimeError(
+            "this Toil has no Toil.getJobStore class method; fsjobstore cannot add its job "
+            "store type to it (see fsjobstore's docs/toil.md for the Toil versions it knows)"
+        )
+    if getattr(original.__func__, _MARK, False):
+        return
+    toil_get = original.__func__
+
+    def getJobStore(cls: Any, locator: str) -> Any:
+        name, rest = cls.parseLocator(locator)
+        if name == PREFIX:
+            from fsjobstore.toil.store import ToilJobStore
+
+            return ToilJobStore(rest)
+        return toil_get(cls, locator)
+
+    getJobStore.__doc__ = toil_get.__doc__
+    getJobStore.__wrapped__ = toil_get  # type: ignore[attr-defined]
+    setattr(getJobStore, _MARK, True)
+    toil_class.getJobStore = classmethod(getJobStore)  # type: ignore[union-attr]
+
+
+def is_active() -> bool:
+    """Whether this process's Toil (if imported) accepts ``fsjobstore:`` locators."""
+    common = sys.modules.get(TARGET)
+    toil_class = getattr(common, "Toil", None)
+    method = vars(toil_class).get("getJobStore") if toil_class is not None else None
+    return isinstance(method, classmethod) and bool(getattr(method.__func__, _MARK, False))
+
+
 def run_activation(module: ModuleType) -> None:
     """Activate fsjobstore on ``module``; on failure, warn and leave Toil as it is."""
     try:
-        from fsjobstore.toil.activation import activate
-
         activate(module)
     except Exception as exc:
         import warnings

@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import fsspec  # Toil imports it already: this costs nothing more
 from toil.lib import url as toil_url
 from toil.lib.plugins import register_plugin
+
+#: Schemes Toil's own URL access handles. For ``s3`` and ``gs`` Toil needs its
+#: ``aws`` and ``google`` extras; without them the plug-in serves those too.
+TOIL_SCHEMES = frozenset({"file", "http", "https", "ftp", "s3", "gs"})
 
 #: Toil's own factories for the schemes it may lack the clients for.
 _TOIL_FACTORIES = {"s3": "aws_job_store_factory", "gs": "google_job_store_factory"}
@@ -37,10 +42,17 @@ def _toil_first(toil_factory: Callable[[], Any]) -> Callable[[], Any]:
     return factory
 
 
-def register() -> list[str]:
-    """Register the plug-in's factories; return the schemes they serve."""
-    from fsjobstore.toil.urls import plugin_schemes
+def plugin_schemes() -> list[str]:
+    """Return the schemes served outright: fsspec's, less Toil's own."""
+    return sorted(set(fsspec.available_protocols()) - TOIL_SCHEMES)
 
+
+def register() -> list[str]:
+    """Register the plug-in's factories; return the schemes they serve.
+
+    Nothing of fsjobstore is imported here: only when a URL of one of these
+    schemes is used.
+    """
     schemes = plugin_schemes()
     for scheme in schemes:
         register_plugin("url_access", scheme, _ours)

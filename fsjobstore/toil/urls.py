@@ -34,18 +34,9 @@ from toil.lib.url import URLAccess
 from ..streams import is_executable, make_executable
 from ..transfer.remote import BLOCK, Foreign, Remote
 
-__all__ = ["TOIL_SCHEMES", "FsspecURLAccess", "plugin_schemes"]
+__all__ = ["FsspecURLAccess"]
 
 T = TypeVar("T")
-
-#: Schemes Toil's own URL access handles. For ``s3`` and ``gs`` Toil needs its
-#: ``aws`` and ``google`` extras; without them the plug-in serves those too.
-TOIL_SCHEMES = frozenset({"file", "http", "https", "ftp", "s3", "gs"})
-
-
-def plugin_schemes() -> list[str]:
-    """Return the schemes the plug-in registers outright: fsspec's, less Toil's own."""
-    return sorted(set(fsspec.available_protocols()) - TOIL_SCHEMES)
 
 
 class FsspecURLAccess(URLAccess):

@@ -238,11 +238,15 @@ def _python(code: str, **env: str) -> str:
 def test_a_new_interpreter_knows_fsjobstore_once_toil_is_imported() -> None:
     # The installed wheel's .pth hook, in a process of its own, as a worker is.
     code = (
-        "import sys; import toil.common as c; import fsjobstore.toil as t; "
-        "print(t.is_active(), type(c.Toil.getJobStore('fsjobstore:memory://x')).__name__, "
-        "type(c.Toil.getJobStore('file:/tmp/x')).__name__, 'fsjobstore.toil.store' in sys.modules)"
+        "import sys; import toil.common as c; before = 'fsjobstore' in sys.modules; "
+        "import toil.lib.plugins as p; p.get_plugin('url_access', 'az'); "
+        "plugin = 'fsjobstore' in sys.modules; "
+        "store = c.Toil.getJobStore('fsjobstore:memory://x'); import fsjobstore.toil as t; "
+        "print(before, plugin, t.is_active(), type(store).__name__, "
+        "type(c.Toil.getJobStore('file:/tmp/x')).__name__)"
     )
-    assert _python(code) == "True ToilJobStore FileJobStore True"
+    # Toil runs that use no fsjobstore: locator or scheme load none of fsjobstore.
+    assert _python(code) == "False False True ToilJobStore FileJobStore"
     assert (
         _python(
             "import fsjobstore.toil as t, toil.common; print(t.is_active())",
