@@ -6,13 +6,20 @@ Toil picks a job store from a fixed list of locator types in
 are not a Toil plug-in type (as of Toil 9.6). :func:`activate` wraps that one
 class method; the import hook that the wheel installs at interpreter start
 calls it right after ``toil.common`` is imported, so it reaches workers too
-(see ``docs/toil.md``). The code lives in the hook's module, which must not
-import this package: importing fsjobstore costs a Toil run that uses none of
-it.
+(see ``docs/toil.md``). The code lives in that hook's module,
+``_fsjobstore_toil``, a top-level module of the wheel: it must not import this
+package, whose import would cost every Toil run, even one that uses none of
+fsjobstore.
 """
 
 from __future__ import annotations
 
-from ._hook import PREFIX, activate, is_active
+try:
+    from _fsjobstore_toil import PREFIX, activate, is_active
+except ImportError as exc:  # pragma: no cover - a broken install
+    raise ImportError(
+        "fsjobstore's Toil hook module (_fsjobstore_toil) is missing: reinstall "
+        '"fsjobstore[toil]" from its wheel'
+    ) from exc
 
 __all__ = ["PREFIX", "activate", "is_active"]

@@ -273,7 +273,7 @@ def test_activation_wraps_toils_method_once() -> None:
 
 
 def test_a_failed_activation_warns_and_leaves_the_import_alone(tmp_path: Path) -> None:
-    from fsjobstore.toil import _hook
+    import _fsjobstore_toil as _hook
 
     (tmp_path / "not_toil_common.py").write_text("VALUE = 42\n")
     sys.path.insert(0, str(tmp_path))
@@ -336,7 +336,7 @@ def test_two_copies_of_the_hook_do_not_ask_each_other(tmp_path: Path) -> None:
     # The wheel's top-level copy and the package's own may both be installed.
     import importlib.util
 
-    from fsjobstore.toil import _hook
+    import _fsjobstore_toil as _hook
 
     spec = importlib.util.spec_from_file_location("hook_copy", _hook.__file__)
     assert spec is not None and spec.loader is not None
