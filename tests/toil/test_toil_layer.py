@@ -6,6 +6,7 @@ import io
 import pickle
 import subprocess
 import sys
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -224,8 +225,10 @@ def test_workers_get_the_reach_not_the_secrets() -> None:
 def _python(code: str, **env: str) -> str:
     import os
 
+    # Outside the source tree, so the process sees the installed wheel only.
     done = subprocess.run(
         [sys.executable, "-c", code],
+        cwd=tempfile.gettempdir(),
         env={**os.environ, **env},
         capture_output=True,
         text=True,
