@@ -181,10 +181,14 @@ class ToilJobStore(abstractJobStore.AbstractJobStore):
             return
         pending: list[StoredJob] = []
         self._batches.jobs = pending
+        written = False
         try:
             with self._inner.batch():
                 yield
+                written = True  # the batch writes when the body is done
         except errors.ConcurrentFileModificationException:
+            if not written:
+                raise  # the body's own error
             # Some were stored already: write each as it is, as Toil's stores do.
             for stored in pending:
                 self._write(_job_id(stored), stored, create=True)

@@ -75,6 +75,19 @@ def test_stale_updates_win_as_in_toils_stores(target: Target, toil_store_at: Toi
     assert toil_store_at.load_job(job.jobStoreID).remainingTryCount == 5
 
 
+def test_batch_writes_over_jobs_already_stored(toil_store_at: ToilJobStore) -> None:
+    first, second = _job("first"), _job("second")
+    toil_store_at.assign_job_id(first)
+    toil_store_at.create_job(first)
+    first.remainingTryCount = 9
+    toil_store_at.assign_job_id(second)
+    with toil_store_at.batch():
+        toil_store_at.create_job(first)  # stored already: Toil's stores write it as it is
+        toil_store_at.create_job(second)
+    assert toil_store_at.load_job(first.jobStoreID).remainingTryCount == 9
+    assert toil_store_at.job_exists(second.jobStoreID)
+
+
 def test_update_of_a_deleted_job_does_not_bring_it_back(toil_store_at: ToilJobStore) -> None:
     job = _job()
     toil_store_at.assign_job_id(job)
