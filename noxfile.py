@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -56,3 +59,28 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]", "toil[aws]==9.6.0", "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/chart.py")
+
+
+#: The Toil release ``nox -s toil`` tests (the newest on PyPI); another with
+#: ``FSJOBSTORE_TOIL_VERSION=9.5.0 nox -s toil``.
+TOIL_VERSION = "9.6.0"
+
+
+@nox.session
+def toil(session: nox.Session) -> None:
+    """Toil's own job store suite, and a real Toil workflow, on fsjobstore.
+
+    Toil is installed here only. fsjobstore goes in as the real wheel, not
+    editable: its start-up hook and Toil plug-in are files at the top of the
+    wheel, which an editable install leaves out. Toil's test package runs
+    ``rsync --version`` when imported, so rsync must be on PATH.
+    """
+    if shutil.which("rsync") is None:
+        session.error("Toil's test package needs rsync on PATH: apt-get install rsync")
+    version = os.environ.get("FSJOBSTORE_TOIL_VERSION", TOIL_VERSION)
+    # What Toil's job store tests import (edit_distance), mark (pytest-timeout)
+    # and serve FTP from (stubserver).
+    toil_test = ["pytest-timeout", "edit-distance", "stubserver"]
+    session.install(".[toil,test]", f"toil=={version}", *toil_test)
+    session.install("--force-reinstall", "--no-deps", ".")  # this tree's wheel, never a cached one
+    session.run("pytest", "tests/toil", *session.posargs)
