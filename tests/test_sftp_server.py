@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import threading
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any

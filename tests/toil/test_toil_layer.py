@@ -24,14 +24,13 @@ from toil.jobStores.fileJobStore import FileJobStore
 from toil.lib.url import URLAccess
 
 from fsjobstore import NotAJobStoreError, layout
+from fsjobstore.testing import Target
 from fsjobstore.toil import FsspecURLAccess, ToilJobStore, activate, is_active
 from fsjobstore.toil.environment import (
     is_secret,
     scrub_pickled_environment,
     worker_environment,
 )
-
-from ..conftest import Target
 
 
 @pytest.fixture

@@ -35,9 +35,10 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "not-a-secret")
 from toil.test.jobStores import jobStoreTest
 
 from fsjobstore import layout
+from fsjobstore.testing import Target
 from fsjobstore.toil import ToilJobStore
 
-from ..conftest import BACKENDS, Target, make_target
+from ..conftest import BACKENDS, make_target
 
 
 def teardown_module() -> None:

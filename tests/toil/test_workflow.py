@@ -27,8 +27,9 @@ pytest.importorskip("toil", reason="Toil is installed by `nox -s toil` only")
 import fsspec
 
 from fsjobstore.errors import JobStoreError
+from fsjobstore.testing import Target
 
-from ..conftest import FOREIGN_BUCKET, Target, make_target
+from ..conftest import FOREIGN_BUCKET, make_target
 
 WORKFLOW = Path(__file__).with_name("workflow.py")
 TEXT = "the quick brown fox jumps over the lazy dog again and again\n"
