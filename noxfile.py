@@ -52,3 +52,26 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]", "toil[aws]==9.6.0", "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/chart.py")
+
+
+@nox.session
+def scale(session: nox.Session) -> None:
+    """Scale-out on simulated hosts, and the costs that grow with a workflow.
+
+    Each simulated host is a Linux network namespace the harness makes and
+    removes itself, so the session needs root and iproute2's ``ip``; it is
+    skipped, saying so, without them (it installs nothing system-wide, and
+    ``.ci/run`` does not run it). Writes benchmarks/results/scale.json and
+    costs.json, and docs/img/scale.png. ``nox -s scale`` takes about 45
+    minutes; ``nox -s scale -- --quick`` is a smoke run of about 5;
+    ``-- --only-scale`` or ``-- --only-costs`` run one half.
+    """
+    import os
+    import shutil
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        session.skip("scale makes network namespaces: run it as root")
+    if shutil.which("ip") is None:
+        session.skip("scale needs the `ip` command of iproute2 (apt-get install iproute2)")
+    session.install("-e", ".[test]", "matplotlib", "py-spy")
+    session.run("python", "benchmarks/scale/main.py", *session.posargs)
