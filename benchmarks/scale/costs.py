@@ -55,6 +55,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
 import aiohttp  # noqa: E402
+from harness import cpu_seconds  # noqa: E402
 
 from fsjobstore import JobDescription, JobStore, layout  # noqa: E402
 
@@ -132,6 +133,18 @@ class Emulator:
             self.options = self._handle.storage_options()
         else:
             self.options = {}
+        #: The emulator's process (None on local disk), for its CPU time.
+        self.pid: int | None = (
+            self._moto.pid
+            if self._moto is not None
+            else self._handle._process.popen.pid
+            if self._handle is not None
+            else None
+        )
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the emulator (and its children) used so far; 0 on local disk."""
+        return 0.0 if self.pid is None else cpu_seconds(self.pid)
 
     def counted(self) -> int | None:
         """Requests moto received since the last call (None if not S3)."""
@@ -187,6 +200,7 @@ def measure(call: Callable[[], Any], emulator: Emulator, trace: bool = False) ->
         tracemalloc.start()
     sampler = Sampler()
     before = current_mib()
+    server0 = emulator.cpu_seconds()
     requests0, cpu0, start = _REQUESTS[0], time.process_time(), time.perf_counter()
     sampler.start()
     try:
@@ -200,6 +214,7 @@ def measure(call: Callable[[], Any], emulator: Emulator, trace: bool = False) ->
     out: dict[str, Any] = {
         "seconds": round(time.perf_counter() - start, 4),
         "cpu seconds": round(time.process_time() - cpu0, 4),
+        "emulator cpu seconds": round(emulator.cpu_seconds() - server0, 3),
         "requests": _REQUESTS[0] - requests0,
         "peak RSS added MiB": round(max(0.0, sampler.largest - before), 1),
         "result": result,
@@ -306,6 +321,15 @@ def one(backend: str, n: int, profile: bool) -> dict[str, Any]:
         # would double the run: memory is traced in the one timed pass.
         inline = backend != "local"
         ops = {name: measure(call, emulator, trace=inline) for name, call in reads.items()}
+        if not inline:
+            # On a shared 2-core machine a run can lose the CPU to other work;
+            # the listings that change nothing run twice more, and the
+            # fastest run is kept (all three times are in "runs").
+            for name in ("jobs()", "get_all_file_ids()", "summary()"):
+                runs = [ops[name], *(measure(reads[name], emulator) for _ in range(2))]
+                ops[name] = min(runs, key=lambda r: r["seconds"]) | {
+                    "runs": [r["seconds"] for r in runs]
+                }
         reads["read_logs()"] = lambda: delivered(read_all=True)
         for name, call in reads.items():
             if not inline:
@@ -394,13 +418,19 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
             little.get("tracemalloc peak MiB", 0), big.get("tracemalloc peak MiB", 0), na, nb
         )
         cpu_k = _exponent(little["cpu seconds"], big["cpu seconds"], na, nb)
+        server_k = _exponent(
+            little.get("emulator cpu seconds", 0), big.get("emulator cpu seconds", 0), na, nb
+        )
+        requests_k = _exponent(little["requests"] or 0, big["requests"] or 0, na, nb)
         out[name] = {
             "sizes": [na, nb],
             "time exponent": time_k,
             "client cpu exponent": cpu_k,
-            "requests exponent": _exponent(little["requests"] or 0, big["requests"] or 0, na, nb),
+            "requests exponent": requests_k,
+            "emulator cpu exponent": server_k,
             "memory exponent": memory_k,
             "time": _verdict(time_k, per_call=key != "seconds"),
+            "client": _verdict(max(cpu_k or 0, requests_k or 0), per_call=key != "seconds"),
             "memory": "bounded"
             if memory_k is None or memory_k < 0.3
             else f"grows with N (~N^{memory_k})",
@@ -411,9 +441,10 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _verdict(k: float | None, per_call: bool) -> str:
     if k is None:
         return "unmeasured"
+    # Thresholds leave room for noise: one run per size, on a shared machine.
     if per_call:
         return "flat per call" if k < 0.3 else f"per call grows ~N^{k}"
-    if k <= 1.15:
+    if k <= 1.25:
         return "linear or better"
     return f"superlinear (~N^{k})"
 

@@ -211,11 +211,14 @@ def run_point(
     leader, workers = pool_.leader, pool_.pick(n)
     leader.send(base | {"op": "setup", "shared": max(1, n // 4)})
     shared = leader.answer(SLACK)["shared"]
-    start = time.time() + 0.5
-    deadline = start + seconds
     for index, proc in enumerate(workers):
-        proc.send(base | {"op": "run", "worker": index, "shared": shared} | _when(start, deadline))
-    leader.send(base | {"op": "read", "every": 0.25} | _when(start, deadline))
+        proc.send(base | {"op": "run", "worker": index, "shared": shared})
+    leader.send(base | {"op": "read", "every": 0.25, "shared": shared})
+    for proc in [*workers, leader]:
+        proc.answer(SLACK)  # ready: warmed up
+    start = time.time() + 0.2
+    for proc in [*workers, leader]:
+        proc.send({"start": start, "deadline": start + seconds})
     time.sleep(max(0.0, start - time.time()))
     pids = {"server": served["server_pid"], "proxy": endpoint["pid"]}
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -227,17 +230,16 @@ def run_point(
     busy1, total1 = machine_busy()
     used = {name: (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
     point = _measures(results, logs, wall, used)
-    point["machine busy (cores)"] = round(
-        (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1), 2
-    )
+    busy = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
+    point["machine busy (cores)"] = round(busy, 2)
+    # The machine is shared: what neither the emulator, the proxy nor our
+    # clients used went to other work, and was not there for this point.
+    point["others (cores)"] = round(max(0.0, busy - sum(point["cpu (cores)"].values())), 2)
+    point["load average"] = os.getloadavg()[0]
     point |= {"workers": n, "hosts": min(n, len(pool_.workers)), "delay ms": delay * 1000}
     leader.send(base | {"op": "verify"} | _expected(results, logs))
     point["checks"] = leader.answer(SLACK)
     return point
-
-
-def _when(start: float, deadline: float) -> dict[str, float]:
-    return {"start": start, "deadline": deadline}
 
 
 def _measures(
@@ -379,6 +381,7 @@ _HEADLINE = (
     "requests/s",
     "conflicts per shared update",
     "machine busy (cores)",
+    "others (cores)",
 )
 
 

@@ -51,7 +51,7 @@ def scale_tables(scale: dict[str, Any]) -> None:
         print(f"### {backend} ({body['served by']})\n")
         print(
             "| delay each way | workers | store calls/s | p50 ms | p99 ms | emulator cores"
-            " | proxy cores | client cores | machine busy (of 2) | client CPU ms/request"
+            " | proxy cores | client cores | other work's cores | client CPU ms/request"
             " | emulator CPU ms/request | conflicts per shared update | checks |"
         )
         print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
@@ -64,7 +64,7 @@ def scale_tables(scale: dict[str, Any]) -> None:
                 f"| {delay} | {workers.split()[0]} | {_range(point.get('calls/s'))}"
                 f" | {_range(point.get('p50 ms'))} | {_range(point.get('p99 ms'))}"
                 f" | {_one(point.get('server cores'))} | {_one(point.get('proxy cores'))}"
-                f" | {_one(point.get('client cores'))} | {_one(point.get('machine busy (cores)'))}"
+                f" | {_one(point.get('client cores'))} | {_one(point.get('others (cores)'))}"
                 f" | {_one(point.get('client cpu ms per request'))}"
                 f" | {_one(point.get('server cpu ms per request'))}"
                 f" | {_one(point.get('conflicts per shared update'))} | {ok} |"
@@ -112,15 +112,16 @@ def costs_tables(costs: dict[str, Any]) -> None:
             continue
         print(f"### {backend}: costs against the number of items\n")
         print(
-            "| operation | N | seconds | client CPU s | requests | Python peak MiB"
-            " | RSS added MiB |"
+            "| operation | N | seconds | client CPU s | emulator CPU s | requests"
+            " | Python peak MiB | RSS added MiB |"
         )
-        print("|---|--:|--:|--:|--:|--:|--:|")
+        print("|---|--:|--:|--:|--:|--:|--:|--:|")
         for row in sizes:
             fill = row["fill"]
             print(
                 f"| fill (N jobs, N files, N log messages) | {row['n']} | {fill['seconds']:.2f}"
-                f" | {fill['cpu seconds']:.2f} | {fill['requests']} | - | - |"
+                f" | {fill['cpu seconds']:.2f} | {fill.get('emulator cpu seconds', 0):.2f}"
+                f" | {fill['requests']} | - | - |"
             )
         names = list(sizes[-1]["operations"])
         for name in names:
@@ -131,22 +132,24 @@ def costs_tables(costs: dict[str, Any]) -> None:
                 traced = op.get("tracemalloc peak MiB")
                 print(
                     f"| {name} | {row['n']} | {op['seconds']:.3f} | {op['cpu seconds']:.3f}"
-                    f" | {op['requests']} | {'-' if traced is None else f'{traced:.1f}'}"
+                    f" | {op.get('emulator cpu seconds', 0):.3f} | {op['requests']}"
+                    f" | {'-' if traced is None else f'{traced:.1f}'}"
                     f" | {op['peak RSS added MiB']:.1f} |"
                 )
         print()
         growth = body.get("growth", {})
         if growth:
             print(
-                "| operation | sizes | time ~N^k | client CPU ~N^k | requests ~N^k"
-                " | memory ~N^k | verdict |"
+                "| operation | sizes | wall ~N^k | client CPU ~N^k | requests ~N^k"
+                " | emulator CPU ~N^k | Python memory ~N^k | client cost | memory |"
             )
-            print("|---|---|--:|--:|--:|--:|---|")
+            print("|---|---|--:|--:|--:|--:|--:|---|---|")
             for name, g in growth.items():
                 print(
                     f"| {name} | {g['sizes'][0]} → {g['sizes'][1]} | {g['time exponent']}"
                     f" | {g['client cpu exponent']} | {g['requests exponent']}"
-                    f" | {g['memory exponent']} | {g['time']}; memory {g['memory']} |"
+                    f" | {g.get('emulator cpu exponent')} | {g['memory exponent']}"
+                    f" | {g.get('client', '-')} | {g['memory']} |"
                 )
             print()
 
@@ -205,8 +208,11 @@ def plot(result: dict[str, Any], image: Path) -> None:
                 label=f"p99, {delay}",
             )
             if delay.startswith("0 "):
-                for part in ("server cores", "proxy cores", "client cores", "machine busy (cores)"):
-                    label = {"server cores": f"emulator ({body['served by']})"}.get(part, part)
+                for part in ("server cores", "proxy cores", "client cores", "others (cores)"):
+                    label = {
+                        "server cores": f"emulator ({body['served by']})",
+                        "others (cores)": "other work on the machine",
+                    }.get(part, part)
                     row[2].plot(xs, [p[part]["median"] for _, p in pts], marker="o", label=label)
         row[0].set_title(f"{backend} ({body['served by']}): store calls per second")
         row[1].set_title(f"{backend}: latency per store call (ms)")
