@@ -62,9 +62,10 @@ def scale(session: nox.Session) -> None:
     removes itself, so the session needs root and iproute2's ``ip``; it is
     skipped, saying so, without them (it installs nothing system-wide, and
     ``.ci/run`` does not run it). Writes benchmarks/results/scale.json and
-    costs.json, and docs/img/scale.png. ``nox -s scale`` takes about 45
-    minutes; ``nox -s scale -- --quick`` is a smoke run of about 5;
-    ``-- --only-scale`` or ``-- --only-costs`` run one half.
+    docs/img/scale.png. ``nox -s scale`` took 95 minutes on this 2-core
+    machine under other load (14 for the scale-out, 80 for the costs);
+    ``nox -s scale -- --quick`` is a smoke run of about 6; ``-- --only-scale``
+    or ``-- --only-costs`` run one half and keep the other's last result.
     """
     import os
     import shutil

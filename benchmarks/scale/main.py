@@ -13,7 +13,8 @@ package's ``test`` extra and matplotlib, as the ``scale`` nox session makes):
    size, on local disk and each emulator.
 
 Writes ``benchmarks/results/scale.json`` (``scale-quick.json`` in quick
-mode), draws ``docs/img/scale.png`` (full mode) or
+mode; ``--only-scale`` and ``--only-costs`` keep the other half of the
+file), draws ``docs/img/scale.png`` (full mode) or
 ``benchmarks/results/scale-quick.png``, and prints the Markdown section for
 ``docs/benchmarks.md`` (:mod:`report`). Exits 1 if a correctness check
 failed. Not root, or no ``ip``: says so and exits 0 without running (the
@@ -59,6 +60,14 @@ FULL = Mode(4, 8, (1, 2, 4, 8, 16, 32), (0.0, 0.010), 6.0, 2)
 QUICK = Mode(2, 2, (1, 4), (0.0, 0.010), 2.0, 1)
 
 
+def save(result: dict[str, Any], quick: bool) -> None:
+    """Write ``result`` to ``results/scale.json`` (``scale-quick.json`` in quick mode)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"scale{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
@@ -70,6 +79,11 @@ def main() -> int:
     mode = QUICK if args.quick else FULL
     started = time.perf_counter()
     result: dict[str, Any] = {"machine": machine(), "mode": "quick" if args.quick else "full"}
+    previous = RESULTS / f"scale{'-quick' if args.quick else ''}.json"
+    if (args.only_scale or args.only_costs) and previous.exists():
+        # One half alone keeps the other half of the last run's result.
+        kept = json.loads(previous.read_text())
+        result |= {k: kept[k] for k in ("scale", "costs") if k in kept}
     if not args.only_costs:
         why = netns.why_not_runnable()
         if why is not None:
@@ -85,14 +99,15 @@ def main() -> int:
                 seconds=mode.seconds,
                 repeats=mode.repeats,
             )
+        # Saved at once: the costs take longer than the scale-out, and a
+        # failure or Ctrl-C there must not lose it.
+        save(result, args.quick)
     if not args.only_scale:
         result["costs"] = costs.run_costs(args.quick, ["local", *args.backends], args.profile)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    name = "scale-quick" if args.quick else "scale"
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}", file=sys.stderr)
+    if not args.only_scale and not args.only_costs:
+        result["seconds, whole run"] = result["seconds"]
+    save(result, args.quick)
     if "scale" in result:
         image = RESULTS / "scale-quick.png" if args.quick else IMAGE
         report.plot(result, image)

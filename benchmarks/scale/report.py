@@ -159,7 +159,8 @@ def markdown(result: dict[str, Any]) -> None:
     machine = result["machine"]
     print(
         f"{result['mode']} mode; Python {machine['python']}, {machine['cpus']} CPUs,"
-        f" {machine['platform']}; {result['seconds']:.0f} s\n"
+        f" {machine['platform']}; scale-out {result.get('scale', {}).get('seconds', 0):.0f} s,"
+        f" costs {result.get('costs', {}).get('seconds', 0):.0f} s\n"
     )
     scale = result.get("scale")
     if scale:
