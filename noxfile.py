@@ -81,7 +81,7 @@ def toil(session: nox.Session) -> None:
     # What Toil's job store tests import (edit_distance), mark (pytest-timeout)
     # and serve FTP from (stubserver).
     toil_test = ["pytest-timeout", "edit-distance", "stubserver"]
-    session.install(".[toil,test]", f"toil=={version}", *toil_test)
+    session.install(".[toil,test]", f"toil=={version}", *toil_test, *PLUGINS)
     session.install("--force-reinstall", "--no-deps", ".")  # this tree's wheel, never a cached one
     session.run("pytest", "tests/toil", *session.posargs)
 

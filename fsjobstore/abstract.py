@@ -220,18 +220,25 @@ class AbstractJobStore(ABC):
 
     @abstractmethod
     def write_file(
-        self, local_path: PathLike, job_id: str | None = None, cleanup: bool = False
+        self,
+        local_path: PathLike,
+        job_id: str | None = None,
+        cleanup: bool = False,
+        basename: str | None = None,
     ) -> FileID:
         """Copy a local file into the store; its basename ends the new file ID.
 
         Parameters
         ----------
         local_path
-            The file to copy.
+            The file to copy: a regular file, or a device that reads to an
+            end (``/dev/null``); a directory, a FIFO or a socket is refused.
         job_id
             The job the file belongs to, if any.
         cleanup
             Delete the file with that job (needs ``job_id``).
+        basename
+            End the file ID with this name instead of the local file's.
         """
 
     @abstractmethod

@@ -175,17 +175,25 @@ class JobStore(StoreBase):
 
     @override
     def write_file(
-        self, local_path: str | os.PathLike[str], job_id: str | None = None, cleanup: bool = False
+        self,
+        local_path: str | os.PathLike[str],
+        job_id: str | None = None,
+        cleanup: bool = False,
+        basename: str | None = None,
     ) -> FileID:
         local = os.fspath(local_path)
         status = regular_file(local)
         executable = bool(status.st_mode & stat.S_IXUSR)
         file_id = layout.new_file_id(
-            job_id, cleanup=cleanup, executable=executable, basename=os.path.basename(local)
+            job_id,
+            cleanup=cleanup,
+            executable=executable,
+            basename=os.path.basename(local) if basename is None else basename,
         )
         path = self._path(layout.parse_file_id(file_id).key)
-        size = status.st_size
         self._backend.upload(local, path)
+        # A device (/dev/null) has no size until it is read.
+        size = status.st_size if stat.S_ISREG(status.st_mode) else self._backend.size(path)
         return FileID(file_id, size, executable)
 
     @override

@@ -52,20 +52,24 @@ def chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
 
 
 def regular_file(local_path: str) -> os.stat_result:
-    """Return the status of a local regular file, refusing anything else.
+    """Return the status of a local file that can be stored, refusing anything else.
+
+    A regular file can, and so can a device that reads to an end (Toil
+    stores ``/dev/null`` as an empty file).
 
     Raises
     ------
     IsADirectoryError
         ``local_path`` is a directory.
     OSError
-        It is not a regular file (a FIFO, a socket, a device), or is missing.
+        It is a FIFO or a socket, whose reading could block forever, or is
+        missing.
     """
     status = os.stat(local_path)
     if stat.S_ISDIR(status.st_mode):
         raise IsADirectoryError(errno.EISDIR, "a directory cannot be stored as a file", local_path)
-    if not stat.S_ISREG(status.st_mode):
-        raise OSError(errno.EINVAL, "only a regular file can be stored", local_path)
+    if stat.S_ISFIFO(status.st_mode) or stat.S_ISSOCK(status.st_mode):
+        raise OSError(errno.EINVAL, "a FIFO or a socket cannot be stored", local_path)
     return status
 
 

@@ -232,12 +232,15 @@ class FilesContract(ContractBase):
         fifo = tmp_path / "a-pipe"
         os.mkfifo(fifo)
         with pytest.raises(OSError, match="a-pipe"):
-            store.write_file(fifo)
+            store.write_file(fifo)  # reading it would wait for a writer forever
+        empty = store.write_file("/dev/null", basename="empty.txt")
+        assert empty.size == 0 and empty.endswith("~empty.txt")
         file_id = store.write_file(make_local(tmp_path, "kept.txt", b"kept"))
         with pytest.raises(IsADirectoryError, match="a-folder"):
             store.update_file(file_id, folder)
-        assert raw_keys(store) - before == {layout.parse_file_id(file_id).key}
-        assert reader.get_all_file_ids() == [file_id]
+        keys = {layout.parse_file_id(file_id).key, layout.parse_file_id(empty).key}
+        assert raw_keys(store) - before == keys
+        assert sorted(reader.get_all_file_ids()) == sorted([file_id, empty])
         with reader.read_file_stream(file_id) as handle:
             assert handle.read() == b"kept"
 

@@ -7,7 +7,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,8 +37,9 @@ _ATTEMPTS = 20
 _LAYOUT = frozenset({"jobs", "files", "stats", "tmp"})
 #: The shared file in which Toil keeps its configuration (written by Toil itself).
 _TOIL_CONFIG = "config.pickle"
-#: Schemes whose imports Toil's own URL access streams, in one request.
-_TOIL_STREAMED = frozenset({"http", "https", "ftp"})
+#: Schemes whose imports go to Toil's own URL access: Toil's test servers
+#: for FTP answer no ranged reads (``REST``), which fsjobstore's FTP reads use.
+_TOIL_STREAMED = frozenset({"ftp"})
 _HINT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HINT_CHARS = 40
 
@@ -292,14 +292,7 @@ class ToilJobStore(abstractJobStore.AbstractJobStore):
         """Store a local file; its basename, after any hints, ends the ID."""
         cleanup = cleanup and job_id is not None  # Toil: cleanup without a job does nothing
         name = _hinted(hints, os.path.basename(local_path))
-        if name == os.path.basename(local_path):
-            return str(self._inner.write_file(local_path, job_id, cleanup))
-        # The store names a file after its local path: give it one with the
-        # hints, a link to the file (read through, so size and mode are its).
-        with tempfile.TemporaryDirectory(prefix="fsjobstore-toil-") as scratch:
-            link = os.path.join(scratch, name)
-            os.symlink(os.path.abspath(local_path), link)
-            return str(self._inner.write_file(link, job_id, cleanup))
+        return str(self._inner.write_file(local_path, job_id, cleanup, basename=name))
 
     @contextmanager
     def write_file_stream(  # noqa: PLR0917 - Toil's signature
@@ -492,7 +485,7 @@ class ToilJobStore(abstractJobStore.AbstractJobStore):
     ) -> ToilFileID | None:
         if uri.scheme.lower() in _TOIL_STREAMED:
             # Toil reads these in one streamed request; fsjobstore's transfer
-            # layer reads in ranged blocks, which not every server answers.
+            # layer reads FTP in ranged blocks, which not every server answers.
             return super()._import_file(otherCls, uri, shared_file_name, hardlink, symlink)
         del otherCls, hardlink, symlink  # imports are always copies here
         url = uri.geturl()

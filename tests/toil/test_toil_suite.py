@@ -112,7 +112,23 @@ EXPECTED_FAILURES: dict[str, list[tuple[set[str], type[BaseException], str]]] = 
             RuntimeError,
             "gcsfs signs URLs only with a service account's key; the emulator is anonymous",
         ),
+        (
+            {"sftp", "ftp", "kvfs"},
+            NotImplementedError,
+            "SFTP, FTP and kvfs sign no URLs: nobody can open one of their files without "
+            "the store's own credentials",
+        ),
     ],
+}
+
+
+#: Toil's tests that run no fsjobstore code and fail now and then: skipped, with why.
+UNRELIABLE = {
+    "testImportFtpFile": (
+        "Toil's own FTP download (urllib) from Toil's stub FTP server (stubserver) ends "
+        "in EOFError now and then, on every backend alike (seen with Toil 9.5 and 9.6); "
+        "fsjobstore hands ftp:// imports to Toil's code, and is not on that path"
+    ),
 }
 
 
@@ -128,6 +144,15 @@ def _expect_failure(
     return mark(test)  # type: ignore[no-any-return]
 
 
+def _copy(method: Callable[..., Any]) -> Callable[..., Any]:
+    # A wrapper per class: marking Toil's own function would mark every class.
+    @functools.wraps(method)
+    def test(self: _ToilSuite) -> Any:
+        return method(self)
+
+    return test
+
+
 def _suite(backend: str) -> type[_ToilSuite]:
     name = f"TestToilSuite{backend.capitalize()}"
     members: dict[str, Any] = {"__test__": True, "backend": backend, "__module__": __name__}
@@ -135,6 +160,8 @@ def _suite(backend: str) -> type[_ToilSuite]:
         for backends, raises, reason in cases:
             if backend in backends:
                 members[test] = _expect_failure(getattr(_ToilSuite, test), raises, reason)
+    for test, reason in UNRELIABLE.items():
+        members[test] = pytest.mark.skip(reason=reason)(_copy(getattr(_ToilSuite, test)))
     return type(name, (_ToilSuite,), members)
 
 
@@ -143,4 +170,7 @@ TestToilSuiteFile = _suite("file")
 TestToilSuiteS3 = _suite("s3")
 TestToilSuiteGcs = _suite("gcs")
 TestToilSuiteAzure = _suite("azure")
+TestToilSuiteSftp = _suite("sftp")
+TestToilSuiteFtp = _suite("ftp")
+TestToilSuiteKvfs = _suite("kvfs")
 assert {c.backend for c in _ToilSuite.__subclasses__()} == set(BACKENDS)
