@@ -10,6 +10,7 @@ worker processes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,7 +85,8 @@ class Run:
     def result(self) -> str:
         if self.read_output is None:
             return Path(self.output.removeprefix("file://")).read_text()
-        return bytes(self.read_output.cat_file(self.output)).decode()
+        fs = self.read_output
+        return bytes(fs.cat_file(fs._strip_protocol(self.output))).decode()
 
     def stored_bytes(self) -> bytes:
         """Everything the job store holds, concatenated."""
@@ -100,12 +102,16 @@ class Run:
             return True
 
 
-@pytest.fixture(params=["file", "s3", "gcs", "azure"])
+@pytest.fixture(params=["file", "s3", "gcs", "azure", "sftp"])
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Run]:
     target = make_target(request, request.param, tmp_path)
     workdir = tmp_path / "work"
     workdir.mkdir()
     env = {**os.environ, **target.env}
+    # What a user sets once for every process, leader and workers alike:
+    # fsspec's own configuration, one JSON object per protocol.
+    for protocol, options in target.config.items():
+        env[f"FSSPEC_{protocol.upper()}"] = json.dumps(options)
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     if request.param == "s3":
         env["AWS_SECRET_ACCESS_KEY"] = SECRET
@@ -118,13 +124,19 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Run]:
         locator = f"fsjobstore:file:{target.locator}"
     else:
         # Import from, and export to, the backend's own service.
-        scheme = target.locator.split("://", 1)[0]
+        scheme, rest = target.locator.split("://", 1)
         fs = fsspec.filesystem(scheme, **target.options)
-        if not fs.exists(FOREIGN_BUCKET):
-            fs.mkdir(FOREIGN_BUCKET)
-        base = f"{FOREIGN_BUCKET}/{uuid.uuid4().hex}"
+        if scheme == "sftp":  # a folder beside the store, on the same server
+            account, path = rest.split("/", 1)
+            base = f"/{path.rsplit('/', 2)[0]}/foreign-{uuid.uuid4().hex}"
+            url = f"{scheme}://{account}{base}"
+        else:
+            if not fs.exists(FOREIGN_BUCKET):
+                fs.mkdir(FOREIGN_BUCKET)
+            base = f"{FOREIGN_BUCKET}/{uuid.uuid4().hex}"
+            url = f"{scheme}://{base}"
         fs.pipe_file(f"{base}/text.txt", TEXT.encode())
-        text, output = f"{scheme}://{base}/text.txt", f"{scheme}://{base}/out.txt"
+        text, output = f"{url}/text.txt", f"{url}/out.txt"
         locator = f"fsjobstore:{target.locator}"
     yield Run(locator, target, env, workdir, text, f"file://{greeting}", output, fs)
     try:
