@@ -136,10 +136,11 @@ class StoreBase(AbstractJobStore):
         marker = f"{plain.root}/{layout.MARKER}"
         if plain.exists(marker):
             raise JobStoreExistsException(self.locator)
-        listed, foreign = self._survey(plain)
-        if foreign:
+        folders, foreign = self._folders(plain, marked=False)
+        ours, holds_data = self._leftovers(plain, folders)
+        if foreign or not ours:
             raise NotAJobStoreError(self.locator, "initialize")
-        if any(not p.startswith(f"{plain.root}/{layout.TMP}") for p in listed):
+        if holds_data:
             raise NotAJobStoreError(
                 self.locator,
                 "initialize",
@@ -147,7 +148,8 @@ class StoreBase(AbstractJobStore):
                 "(an interrupted destroy()?): destroy() it first",
             )
         # Temporaries alone are what a killed initialize() leaves: start over.
-        plain.delete_many(listed)
+        for page in plain.pages(f"{plain.root}/{layout.TMP}"):
+            plain.delete_many(page)
         plain.prepare(create=True)
         try:
             plain.create(marker, data)
@@ -179,39 +181,48 @@ class StoreBase(AbstractJobStore):
         plain = self._plain
         marker = f"{plain.root}/{layout.MARKER}"
         stored = plain.exists(marker)
-        listed, foreign = self._survey(plain, marked=stored)
-        if not stored and foreign:
+        folders, foreign = self._folders(plain, marked=stored)
+        if not stored and (foreign or not self._leftovers(plain, folders)[0]):
             raise NotAJobStoreError(self.locator, "destroy")
-        # The marker goes last, so an interrupted destroy can be re-run; what
-        # is not the store's (beside its folders) stays, and so does the root.
-        plain.delete_many(listed)
+        # A page at a time, whatever the store holds. The marker goes last, so
+        # an interrupted destroy can be re-run; what is not the store's
+        # (beside its folders) stays, and so does the root.
+        for folder in folders:
+            for page in plain.pages(folder):
+                plain.delete_many(page)
         if stored:
             plain.delete_many([marker])
         plain.remove_root()
         self._backend, self._config = plain, None
 
-    def _survey(self, plain: Backend, *, marked: bool = False) -> tuple[list[str], bool]:
-        """List what the store's folders hold, and say whether anything is not the store's.
+    def _folders(self, plain: Backend, *, marked: bool) -> tuple[list[str], bool]:
+        """Return the store's own folders there, and whether anything beside them is another's.
 
-        With the marker there (``marked``), all below the store's own folders
-        is the store's; without it, only keys of a form no user's file takes
-        by chance (:func:`layout.is_store_key`) count as a store's leftovers.
-        A root that is a file, or any other name beside the folders, is
-        another's.
+        A root that is a file is another's; so is a marker that is not one
+        (``marked`` false though the name is there: a folder, say).
         """
         try:
-            names = plain.entries(plain.root)
+            names = set(plain.entries(plain.root))
         except NotADirectoryError:
             return [], True
         foreign = any(n not in layout.TOP_LEVEL and n != layout.MARKER for n in names)
-        if not marked and (foreign or layout.MARKER in names):
-            return [], True
+        if not marked and layout.MARKER in names:
+            foreign = True
+        return [f"{plain.root}/{name}" for name in sorted(layout.TOP_LEVEL & names)], foreign
+
+    def _leftovers(self, plain: Backend, folders: list[str]) -> tuple[bool, bool]:
+        """Tell whether what the folders hold is all a store's, and whether any of it is data.
+
+        Without the marker, only keys of a form no user's file takes by
+        chance (:func:`layout.is_store_key`) count as a store's leftovers;
+        data is anything but temporaries. Read a page at a time.
+        """
         skip = len(plain.root) + 1
-        listed = [
-            path
-            for name in sorted(layout.TOP_LEVEL & set(names))
-            for path in plain.list_files(f"{plain.root}/{name}")
-        ]
-        if not marked and not all(layout.is_store_key(p[skip:]) for p in listed):
-            return [], True
-        return listed, foreign
+        data = False
+        for folder in folders:
+            for page in plain.pages(folder):
+                keys = [path[skip:] for path in page]
+                if not all(layout.is_store_key(key) for key in keys):
+                    return False, True
+                data = data or any(not key.startswith(layout.TMP) for key in keys)
+        return True, data

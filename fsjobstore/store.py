@@ -29,7 +29,7 @@ from .job import (
     encode_job,
 )
 from .lifecycle import StoreBase
-from .streams import check_text_args, chunks, make_executable, regular_file, text_mode
+from .streams import check_text_args, make_executable, regular_file, text_mode
 from .transfer import Callback
 
 __all__ = ["AWSJobStore", "FileJobStore", "GoogleJobStore", "JobStore"]
@@ -160,16 +160,15 @@ class JobStore(StoreBase):
 
     @override
     def jobs(self) -> Iterator[JobDescription]:
-        for chunk in chunks(self._job_paths()):
+        # A page of the listing at a time, read in one bulk call: memory
+        # holds one page, however many jobs the store has.
+        for page in self._backend.pages(self._path(layout.JOBS)):
+            ids = {p: layout.job_id_from_key(posixpath.basename(p)) for p in page}
+            chunk = [p for p, job_id in ids.items() if job_id]
             found = self._backend.read_many(chunk)
             for path in chunk:
                 if path in found:  # deleted since the listing otherwise
-                    job_id = layout.job_id_from_key(posixpath.basename(path)) or ""
-                    yield _decode(job_id, *found[path])
-
-    def _job_paths(self) -> list[str]:
-        listed = self._backend.list_files(self._path(layout.JOBS))
-        return [p for p in listed if layout.job_id_from_key(posixpath.basename(p))]
+                    yield _decode(ids[path] or "", *found[path])
 
     # -- files ------------------------------------------------------------------
 
@@ -297,8 +296,9 @@ class JobStore(StoreBase):
     def get_all_file_ids(self) -> list[str]:
         skip = len(self._backend.root) + 1
         ids = (
-            layout.file_id_from_key(p[skip:])
-            for p in self._backend.list_files(self._path(layout.FILES))
+            layout.file_id_from_key(path[skip:])
+            for page in self._backend.pages(self._path(layout.FILES))
+            for path in page
         )
         return [i for i in ids if i is not None]
 
@@ -364,25 +364,24 @@ class JobStore(StoreBase):
     @override
     def read_logs(self, callback: Callable[[IO[bytes]], Any], read_all: bool = False) -> int:
         inbox_prefix = self._path(layout.INBOX)
-        if not read_all and not self._backend.list_files(inbox_prefix):
+        if not read_all and not any(self._backend.pages(inbox_prefix)):
             return 0  # nothing to deliver: no need to hold the reader lease
         archive = self._path(layout.ARCHIVE)
         count = 0
         # One reader at a time delivers, so each message goes out once even
         # with several readers; listed under the lease, so none is taken twice.
         with self._backend.lease(self._path(layout.READER)) as lease:
-            inbox = self._backend.list_files(inbox_prefix)
             if read_all:
-                for chunk in chunks(self._backend.list_files(archive)):
-                    for data, _ in self._backend.read_many(chunk).values():
+                for page in self._backend.pages(archive):
+                    for data, _ in self._backend.read_many(page).values():
                         callback(io.BytesIO(data))
                         count += 1
                         lease.refresh()
-            for chunk in chunks(inbox):
-                found = self._backend.read_many(chunk)
+            for page in self._backend.pages(inbox_prefix):
+                found = self._backend.read_many(page)
                 delivered: dict[str, tuple[str, bytes]] = {}
                 try:
-                    for path in chunk:
+                    for path in page:
                         if path in found:  # gone otherwise: archived by a reader before
                             data = found[path][0]
                             callback(io.BytesIO(data))

@@ -8,12 +8,12 @@ Streamed reads are pinned to the ETag they started with.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any
 
 from typing_extensions import override
 
-from .common import BLOCK_SIZE, VersionConflict
+from .common import BLOCK_SIZE, PAGE, Entry, VersionConflict, timestamp
 from .object import ObjectBackend
 
 __all__ = ["AzureBackend"]
@@ -117,6 +117,45 @@ class AzureBackend(ObjectBackend):
             except ResourceNotFoundError:
                 raise FileNotFoundError(path) from None
         return data
+
+    @override
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
+        container, key, _ = self.fs.split_path(prefix)
+        key = key.strip("/")
+        token: str | None = None
+        while True:
+            page, token = self._run(self._list_page, container, f"{key}/" if key else None, token)
+            if page:
+                yield page
+            if not token:
+                return
+
+    async def _list_page(
+        self, container: str, prefix: str | None, token: str | None
+    ) -> tuple[list[Entry], str | None]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.fs.service_client.get_container_client(container)
+        listed = client.list_blobs(name_starts_with=prefix, results_per_page=PAGE)
+        pages = listed.by_page(continuation_token=token)
+        entries: list[Entry] = []
+        try:
+            async for blob in await pages.__anext__():
+                if blob.name.endswith("/"):
+                    continue
+                md5 = blob.content_settings.content_md5 if blob.content_settings else None
+                entries.append(
+                    Entry(
+                        f"{container}/{blob.name}",
+                        int(blob.size or 0),
+                        bytes(md5).hex() if md5 and len(md5) == 16 else None,
+                        timestamp(blob.last_modified),
+                    )
+                )
+        except (ResourceNotFoundError, StopAsyncIteration):  # no container, or no page
+            return entries, None
+        next_token: str | None = pages.continuation_token
+        return entries, next_token
 
     @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:

@@ -10,6 +10,7 @@ primitives their filesystem can do better or more safely.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import posixpath
@@ -17,7 +18,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -29,10 +30,13 @@ from ..protocols import facts
 from .common import (
     BLOCK_SIZE,
     COPY_BUFFER,
+    Entry,
     NotStored,
     VersionConflict,
     content_token,
     local_temp,
+    pages_of,
+    timestamp,
     unlink_quietly,
 )
 from .failures import as_builtin
@@ -84,6 +88,9 @@ class Backend:
     #: Whether a write into a missing directory fails, so that the backend
     #: makes the directory and writes again (object stores have none).
     needs_parents: ClassVar[bool] = True
+    #: Whether reading a file costs no request (local disk, memory): where it
+    #: does not, checksums come from listings, never from reading.
+    local_reads: ClassVar[bool] = False
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         self.root = root
@@ -358,18 +365,41 @@ class Backend:
         self.delete_many(list(moves))
 
     def list_files(self, prefix: str) -> list[str]:
-        """Every file below the directory ``prefix``, recursively; [] if none.
+        """Every file below the directory ``prefix``, recursively, sorted; [] if none.
 
-        A folder that cannot be listed fails the listing, rather than being
-        left out as fsspec's walk does by default: a listing that looks empty
-        because a connection dropped would hide stored items. Only a folder
-        that is missing (removed since its parent was listed) is skipped.
+        For folders that stay small (a job's own files); a folder that grows
+        with the workflow is read page by page, with :meth:`pages`.
+        """
+        return sorted(path for page in self.pages(prefix) for path in page)
+
+    def pages(self, prefix: str) -> Iterator[list[str]]:
+        """Every file below the directory ``prefix``, a page at a time, in no set order.
+
+        A caller holds one page (at most :data:`PAGE` paths) at a time.
+        """
+        for page in self.listing(prefix):
+            yield [entry.path for entry in page]
+
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
+        """Every file below the directory ``prefix`` with its size, a page at a time.
+
+        In no set order; a missing directory lists nothing. A folder that
+        cannot be listed fails the listing, rather than being left out as
+        fsspec's walk does by default: a listing that looks empty because a
+        connection dropped would hide stored items. Only a folder that is
+        missing (removed since its parent was listed) is skipped. The generic
+        way lists everything at once (fsspec's ``find`` returns it all).
         """
         try:
             with self._errors(prefix):
-                return sorted(self.fs.find(prefix, on_error=_unless_missing))
+                found = self.fs.find(prefix, detail=True, on_error=_unless_missing)
         except FileNotFoundError:
-            return []
+            return
+        yield from pages_of(
+            Entry(path, int(info.get("size") or 0), None, _modified(info))
+            for path, info in found.items()
+            if info.get("type") != "directory"
+        )
 
     def exists(self, path: str) -> bool:
         """Whether a file is stored at ``path``."""
@@ -469,6 +499,19 @@ class Backend:
         with self.open_read(source) as handle:
             self.write_stream(path, handle)
 
+    def copy_many(self, pairs: Sequence[tuple[str, int, str]]) -> None:
+        """Copy each ``(source, size, path)`` within the filesystem (sizes, where known)."""
+        for source, _, path in pairs:
+            self.copy(source, path)
+
+    def md5(self, path: str) -> str:
+        """Return the MD5 digest of the stored file at ``path``, in hex, by reading it."""
+        digest = hashlib.md5(usedforsecurity=False)
+        with self.open_read(path) as handle:
+            while block := handle.read(COPY_BUFFER):
+                digest.update(block)
+        return digest.hexdigest()
+
     def download(self, path: str, local_path: str, *, symlink: bool = False) -> None:
         """Copy ``path`` to a local file, replacing it atomically.
 
@@ -554,6 +597,13 @@ class _Reporting(io.RawIOBase):
             with suppress(Exception):
                 self._handle.close()
         super().close()
+
+
+def _modified(info: Mapping[str, Any]) -> float | None:
+    for name in ("mtime", "modified", "LastModified", "last_modified", "updated"):
+        if name in info:
+            return timestamp(info[name])
+    return None
 
 
 def _unless_missing(error: BaseException) -> None:

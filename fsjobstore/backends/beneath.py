@@ -213,31 +213,41 @@ class Beneath:
         with self.folder(parts, make_last=make_folder and bool(parts)) as fd:
             yield Spot(self, fd, parts, name)
 
-    def files(self, parts: Sequence[str]) -> list[str]:
-        """Every file (or link) below the folder ``parts``, recursively, as full paths."""
-        found: list[str] = []
+    def walk(
+        self, parts: Sequence[str], *, details: bool = False
+    ) -> Iterator[tuple[str, os.stat_result | None]]:
+        """Every file (or link) below the folder ``parts``, recursively, as it is read.
+
+        Yields its full path, and with ``details`` its own status (a link's,
+        not its target's). Nothing is held but the folders being read; a
+        folder that disappears meanwhile is skipped, and so is a file.
+        """
         try:
             with self.folder(parts) as kept, _listing(kept) as fd:
-                self._scan(fd, list(parts), found)
+                yield from self._walk(fd, list(parts), details)
         except (FileNotFoundError, NotADirectoryError):
-            return []
-        return found
+            return
 
-    def _scan(self, fd: int, parts: list[str], found: list[str]) -> None:
+    def _walk(
+        self, fd: int, parts: list[str], details: bool
+    ) -> Iterator[tuple[str, os.stat_result | None]]:
         with os.scandir(fd) as entries:
-            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-        for name, is_dir in names:
-            if not is_dir:
-                found.append(self.path([*parts, name]))
-                continue
-            try:
-                child = self._child(fd, [*parts, name], make=False)
-            except FileNotFoundError:
-                continue  # removed since it was listed
-            try:
-                self._scan(child, [*parts, name], found)
-            finally:
-                os.close(child)
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    try:
+                        child = self._child(fd, [*parts, entry.name], make=False)
+                    except FileNotFoundError:
+                        continue  # removed since it was listed
+                    try:
+                        yield from self._walk(child, [*parts, entry.name], details)
+                    finally:
+                        os.close(child)
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False) if details else None
+                except FileNotFoundError:
+                    continue  # removed since it was listed
+                yield self.path([*parts, entry.name]), status
 
     def names(self, parts: Sequence[str]) -> list[str]:
         """Names directly inside the folder ``parts``; [] if it is missing."""

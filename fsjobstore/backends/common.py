@@ -9,17 +9,25 @@ import hashlib
 import io
 import os
 import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
 from typing_extensions import override
 
 __all__ = [
     "BLOCK_SIZE",
     "COPY_BUFFER",
+    "PAGE",
+    "Entry",
     "NotStored",
     "SizedReader",
     "VersionConflict",
     "content_token",
     "local_temp",
+    "pages_of",
+    "timestamp",
     "unlink_quietly",
 ]
 
@@ -32,6 +40,58 @@ COPY_BUFFER = 4 * 1024 * 1024
 #: clients hold a few parts per open stream (s3fs defaults to 50 MiB parts,
 #: about 150 MiB held), so it bounds a stream's memory.
 BLOCK_SIZE = 8 * 1024 * 1024
+
+
+T = TypeVar("T")
+
+#: Paths per page of a listing: what S3 and GCS return per request, and a
+#: bulk call's size; a page is what a caller holds at once.
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored file, as a listing tells of it.
+
+    Attributes
+    ----------
+    path
+        Its full path on the backend.
+    size
+        Its size in bytes.
+    md5
+        The MD5 digest of its bytes, in hex, where the service's listing
+        gives one (GCS, Azure; S3's ETag of a plain single-part object);
+        None elsewhere.
+    modified
+        When it was last written (POSIX seconds), where the listing says.
+    """
+
+    path: str
+    size: int
+    md5: str | None = None
+    modified: float | None = None
+
+
+def pages_of(items: Iterable[T], size: int = PAGE) -> Iterator[list[T]]:
+    """Group ``items`` into lists of at most ``size``, holding one list at a time."""
+    page: list[T] = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def timestamp(value: object) -> float | None:
+    """POSIX seconds of a listing's time field (a number or a datetime); None otherwise."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 class VersionConflict(Exception):

@@ -8,14 +8,19 @@ generation with the bytes; streamed reads ask for one generation.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from typing_extensions import override
 
+from .common import PAGE, Entry
 from .object import ObjectBackend
 
 if TYPE_CHECKING:
@@ -97,5 +102,58 @@ class GCSBackend(ObjectBackend):
         return data
 
     @override
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
+        bucket, key, _ = self.fs.split_path(prefix)
+        key = key.strip("/")
+        token: str | None = None
+        while True:
+            try:
+                page = self._run(self._list_page, bucket, f"{key}/" if key else "", token)
+            except FileNotFoundError:  # no bucket
+                return
+            entries = [
+                Entry(
+                    f"{bucket}/{item['name']}",
+                    int(item.get("size") or 0),
+                    _hex(item.get("md5Hash")),
+                    _when(item.get("updated")),
+                )
+                for item in page.get("items", [])
+                if not item["name"].endswith("/")
+            ]
+            if entries:
+                yield entries
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    async def _list_page(self, bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
+        page: dict[str, Any] = await self.fs._call(
+            "GET",
+            "b/{}/o",
+            bucket,
+            json_out=True,
+            prefix=prefix,
+            maxResults=PAGE,
+            pageToken=token,
+        )
+        return page
+
+    @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:
         self._commit_stream(path, source)
+
+
+def _hex(md5: object) -> str | None:
+    """Return the hex of a base64 MD5, as GCS lists it; None if there is none."""
+    try:
+        return base64.b64decode(md5).hex() if isinstance(md5, str) else None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _when(updated: object) -> float | None:
+    try:
+        return datetime.fromisoformat(updated).timestamp() if isinstance(updated, str) else None
+    except ValueError:
+        return None

@@ -34,7 +34,7 @@ from typing_extensions import override
 from ..layout import FOLDERS, MARKER
 from .base import Backend
 from .beneath import Beneath, Spot
-from .common import NotStored, VersionConflict, content_token, local_temp
+from .common import Entry, NotStored, VersionConflict, content_token, local_temp, pages_of
 from .lease import Holder
 
 __all__ = ["LocalBackend"]
@@ -54,6 +54,7 @@ class LocalBackend(Backend):
 
     detects_concurrent_updates = True
     pins_stream_reads = True
+    local_reads = True
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         super().__init__(fs, root)
@@ -226,16 +227,25 @@ class LocalBackend(Backend):
                     raise src.fail(exc) from None
 
     @override
-    def list_files(self, prefix: str) -> list[str]:
-        prefix = prefix.rstrip("/")
-        parts = (
-            []
-            if prefix == self.root
-            else [*self._beneath.split(prefix)[0], prefix.rsplit("/", 1)[1]]
+    def pages(self, prefix: str) -> Iterator[list[str]]:
+        # Names only: no status asked of each file.
+        yield from pages_of(path for path, _ in self._beneath.walk(self._parts(prefix)))
+
+    @override
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
+        walked = self._beneath.walk(self._parts(prefix), details=True)
+        yield from pages_of(
+            Entry(path, status.st_size, None, status.st_mtime)
+            for path, status in walked
+            if status is not None and stat.S_ISREG(status.st_mode)
         )
-        found = self._beneath.files(parts)
-        found.sort()
-        return found
+
+    def _parts(self, folder: str) -> list[str]:
+        folder = folder.rstrip("/")
+        if folder == self.root:
+            return []
+        parts, name = self._beneath.split(folder)
+        return [*parts, name]
 
     @override
     def exists(self, path: str) -> bool:

@@ -19,7 +19,15 @@ from fsspec.implementations.memory import MemoryFile
 from typing_extensions import override
 
 from .base import Backend
-from .common import BLOCK_SIZE, NotStored, SizedReader, content_token
+from .common import (
+    BLOCK_SIZE,
+    Entry,
+    NotStored,
+    SizedReader,
+    content_token,
+    pages_of,
+    timestamp,
+)
 
 __all__ = ["MemoryBackend"]
 
@@ -31,6 +39,7 @@ class MemoryBackend(Backend):
 
     detects_concurrent_updates = True
     pins_stream_reads = True
+    local_reads = True
     needs_parents = False  # a dict of paths: no folder to make
 
     def _bytes(self, path: str) -> bytes:
@@ -75,10 +84,14 @@ class MemoryBackend(Backend):
             return self.fs.store.pop(path, None) is not None
 
     @override
-    def list_files(self, prefix: str) -> list[str]:
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
         # MemoryFileSystem.find scans every stored file once per directory.
         start = prefix.rstrip("/") + "/"
-        return sorted(p for p in list(self.fs.store) if p.startswith(start))
+        found = [(p, f) for p, f in list(self.fs.store.items()) if p.startswith(start)]
+        yield from pages_of(
+            Entry(path, int(file.size), None, timestamp(getattr(file, "modified", None)))
+            for path, file in found
+        )
 
     @override
     def exists(self, path: str) -> bool:

@@ -16,7 +16,7 @@ import errno
 import io
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, TypeVar
 
 from fsspec.asyn import sync
@@ -201,6 +201,13 @@ class ObjectBackend(Backend):
         for result in self._run(self._gather, [self._delete(p) for p in paths]):
             if isinstance(result, BaseException):
                 raise result
+
+    @override
+    def copy_many(self, pairs: Sequence[tuple[str, int, str]]) -> None:
+        # By the service, concurrently on the client's event loop.
+        if pairs:
+            with self._errors(pairs[0][2]):
+                self.fs.copy([s for s, _, _ in pairs], [p for _, _, p in pairs])
 
     @override
     def open_read(self, path: str) -> IO[bytes]:

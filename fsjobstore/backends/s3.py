@@ -15,14 +15,15 @@ import contextlib
 import errno
 import io
 import os
+import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from typing_extensions import override
 
 from ..redaction import SCRUBBER
-from .common import SizedReader, VersionConflict
+from .common import Entry, SizedReader, VersionConflict, timestamp
 from .object import CONCURRENCY, ObjectBackend
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ __all__ = ["PART_SIZE", "S3Backend"]
 
 #: Part size of multipart uploads, as Toil's (which sends 50 MiB parts).
 PART_SIZE = 50 * 1024 * 1024
+#: The largest object one CopyObject copies.
+_SINGLE_COPY = 5 * 1024**3
+#: Extra arguments that encrypt objects: their ETags are no MD5 then.
+_SSE = frozenset({"ServerSideEncryption", "SSECustomerAlgorithm", "SSECustomerKey"})
+_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _md5_of(etag: object) -> str | None:
+    """Return the MD5 an ETag is, for an object written in one request; None otherwise."""
+    tag = etag.strip('"').lower() if isinstance(etag, str) else ""
+    return tag if _MD5.fullmatch(tag) else None  # a multipart ETag ends in "-N"
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -159,30 +171,40 @@ class S3Backend(ObjectBackend):
             self.fs.rm(paths)
 
     @override
-    def list_files(self, prefix: str) -> list[str]:
-        # One paginated ListObjectsV2: s3fs's find() follows an empty listing
+    def listing(self, prefix: str) -> Iterator[list[Entry]]:
+        # One ListObjectsV2 per page: s3fs's find() follows an empty listing
         # with a HEAD and a second LIST, to see whether the prefix is itself
         # an object, which no prefix of a store is.
-        try:
-            return sorted(self._run(self._list, prefix))
-        except FileNotFoundError:  # no bucket
-            return []
-
-    async def _list(self, prefix: str) -> list[str]:
         bucket, key, _ = self.fs.split_path(prefix)
         key = key.strip("/")
         request: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
-        found: list[str] = []
+        # Only a plain object's ETag is the MD5 of its bytes: not one written
+        # with KMS or a customer's key.
+        encrypted = bool(set(getattr(self.fs, "s3_additional_kwargs", None) or ()) & _SSE)
         while True:
-            response = await self.fs._call_s3("list_objects_v2", **request)
-            found += (
-                f"{bucket}/{item['Key']}"
+            try:
+                response = self._run(self._list_page, request)
+            except FileNotFoundError:  # no bucket
+                return
+            entries = [
+                Entry(
+                    f"{bucket}/{item['Key']}",
+                    int(item["Size"]),
+                    None if encrypted else _md5_of(item.get("ETag")),
+                    timestamp(item.get("LastModified")),
+                )
                 for item in response.get("Contents", [])
                 if not item["Key"].endswith("/")  # a console's "folder" marker
-            )
+            ]
+            if entries:
+                yield entries
             if not response.get("IsTruncated"):
-                return found
+                return
             request["ContinuationToken"] = response["NextContinuationToken"]
+
+    async def _list_page(self, request: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.fs._call_s3("list_objects_v2", **request)
+        return response
 
     @override
     def write_stream(self, path: str, source: IO[bytes]) -> None:
@@ -237,15 +259,19 @@ class S3Backend(ObjectBackend):
 
     # -- copies by the service (for migrations) ------------------------------------
 
-    def copy_many(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Copy objects of under 5 GiB within the service: one ``CopyObject`` each, concurrently.
+    @override
+    def copy_many(self, pairs: Sequence[tuple[str, int, str]]) -> None:
+        """Copy objects within the service: under 5 GiB, one ``CopyObject`` each, concurrently.
 
         s3fs's own copy first asks each object's size (a HEAD request): the
-        caller knows the objects are small enough, which halves the requests.
+        sizes given spare them, which halves the requests. Bigger objects
+        need a multipart copy, which s3fs makes.
         """
-        for result in self._run(self._gather, [self._copy_object(s, d) for s, d in pairs]):
+        small = [(s, p) for s, size, p in pairs if 0 <= size < _SINGLE_COPY]
+        for result in self._run(self._gather, [self._copy_object(s, p) for s, p in small]):
             if isinstance(result, BaseException):
                 raise result
+        super().copy_many([pair for pair in pairs if not 0 <= pair[1] < _SINGLE_COPY])
 
     async def _copy_object(self, source: str, path: str) -> None:
         src_bucket, src_key, _ = self.fs.split_path(source)

@@ -15,7 +15,7 @@ from ..backends import Backend
 from ..backends.temporaries import find_temporaries
 from ..errors import JobStoreError, NoSuchJobException
 from ..store import JobStore
-from ._access import data_backend, detailed_listing
+from ._access import data_backend
 
 __all__ = [
     "FileInfo",
@@ -71,15 +71,26 @@ def summary(store: JobStore) -> dict[str, int]:
         crashed writers left; see :func:`clean`).
     """
     backend = data_backend(store)
-    listed = files(store)
     jobs = _job_ids(backend)
+    counts = dict.fromkeys(("files", "bytes", "orphans"), 0)
+    # A page of the listing at a time: memory holds the job IDs, not the files.
+    skip = len(backend.root) + 1
+    for page in backend.listing(f"{backend.root}/{layout.FILES}"):
+        for entry in page:
+            file_id = layout.file_id_from_key(entry.path[skip:])
+            if file_id is None:
+                continue  # a shared file, or nothing of the store's
+            owner = layout.parse_file_id(file_id).owner
+            counts["files"] += 1
+            counts["bytes"] += entry.size
+            counts["orphans"] += owner is not None and owner not in jobs
     return {
         "jobs": len(jobs),
-        "files": len(listed),
-        "bytes": sum(f.size for f in listed),
-        "shared_files": len(backend.list_files(f"{backend.root}/{layout.SHARED}")),
-        "logs": len(backend.list_files(f"{backend.root}/{layout.INBOX}")),
-        "orphans": sum(1 for f in listed if f.job is not None and f.job not in jobs),
+        "files": counts["files"],
+        "bytes": counts["bytes"],
+        "shared_files": _count(backend, layout.SHARED),
+        "logs": _count(backend, layout.INBOX),
+        "orphans": counts["orphans"],
         "temporaries": len(find_temporaries(backend)),
     }
 
@@ -214,16 +225,23 @@ def export_files(
 
 
 def _job_ids(backend: Backend) -> set[str]:
-    listed = backend.list_files(f"{backend.root}/{layout.JOBS}")
-    ids = (layout.job_id_from_key(posixpath.basename(p)) for p in listed)
+    ids = (
+        layout.job_id_from_key(posixpath.basename(path))
+        for page in backend.pages(f"{backend.root}/{layout.JOBS}")
+        for path in page
+    )
     return {i for i in ids if i}
 
 
+def _count(backend: Backend, prefix: str) -> int:
+    return sum(len(page) for page in backend.pages(f"{backend.root}/{prefix}"))
+
+
 def _sizes(backend: Backend, prefix: str) -> dict[str, int]:
-    """Key (below the root) → size of every object below ``prefix``, in one listing."""
+    """Key (below the root) → size of every object below ``prefix``."""
     skip = len(backend.root) + 1
-    found = detailed_listing(backend, f"{backend.root}/{prefix}")
-    return {path[skip:]: int(info.get("size") or 0) for path, info in found.items()}
+    found = backend.listing(f"{backend.root}/{prefix}")
+    return {entry.path[skip:]: entry.size for page in found for entry in page}
 
 
 def _document(path: str, data: bytes) -> dict[str, Any]:

@@ -32,8 +32,6 @@ small ones in bulk calls and large ones as streams.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import threading
@@ -48,16 +46,13 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .. import layout
 from ..backends import Backend
-from ..backends.common import BLOCK_SIZE
-from ..backends.local import LocalBackend
-from ..backends.s3 import S3Backend
+from ..backends.common import BLOCK_SIZE, Entry
 from ..errors import JobStoreError
 from ..job import Config, encode_config
 from ..redaction import redact
 from ..store import JobStore
 from ._access import (
     data_backend,
-    detailed_listing,
     holds_data,
     marker_backend,
     open_backends,
@@ -74,8 +69,6 @@ _SMALL = 1024 * 1024
 #: calls keep an interruption (Ctrl-C) quick and the progress bar moving.
 _BULK_BYTES = 64 * 1024 * 1024
 _BULK_COUNT = 32
-#: S3 copies an object in one request up to this size (5 GiB).
-_SINGLE_COPY = 5 * 1024**3
 #: Copies (bulk calls or single objects) in flight at once.
 CONCURRENCY = 8
 
@@ -129,12 +122,6 @@ class MigrationReport:
     def as_json(self) -> dict[str, Any]:
         """Return the report as a JSON object."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Entry:
-    size: int
-    md5: str | None  # hex digest, where the listing gives one
 
 
 def migrate(
@@ -200,8 +187,8 @@ def migrate(
     resumed = _claim(dst, dst_plain, identity)
     dst_data.prepare()
 
-    wanted = _listing(src_data, src.config)
-    present = _listing(dst_data, config)
+    wanted = _listing(src_data)
+    present = _listing(dst_data)
     hashes = _Hashes()
     todo = [
         key
@@ -215,7 +202,7 @@ def migrate(
     copier = _Copier(src_data, dst_data, server_side, callback)
     copier.run({key: wanted[key].size for key in todo}, concurrency)
 
-    checked = _verify(src_data, dst_data, wanted, _listing(dst_data, config), hashes)
+    checked = _verify(src_data, dst_data, wanted, _listing(dst_data), hashes)
     dst_plain.write(f"{dst_plain.root}/{layout.MARKER}", encode_config(config))
     dst_plain.delete_many([f"{dst_plain.root}/{MIGRATION_RECORD}"])
     return MigrationReport(
@@ -303,67 +290,39 @@ def _check_apart(src: JobStore, dst: JobStore, a: Backend, b: Backend) -> None:
 # -- listings and checksums -------------------------------------------------------
 
 
-def _listing(backend: Backend, config: Config) -> dict[str, _Entry]:
+def _listing(backend: Backend) -> dict[str, Entry]:
     """Key (below the root) → size and MD5 of every object the migration copies."""
     skip = len(backend.root) + 1
-    found = detailed_listing(backend, backend.root)
-    etags_are_md5 = not (config.sseKey or config.sseKeyFile)
     listing = {}
-    for path, info in found.items():
-        key = path[skip:]
-        # A log reader's lease is a live process's, not the store's data.
-        if not key.startswith(_PREFIXES) or key == layout.READER:
-            continue
-        listing[key] = _Entry(int(info.get("size") or 0), _md5(info, etags_are_md5))
+    for page in backend.listing(backend.root):
+        for entry in page:
+            key = entry.path[skip:]
+            # A log reader's lease is a live process's, not the store's data.
+            if key.startswith(_PREFIXES) and key != layout.READER:
+                listing[key] = entry
     return dict(sorted(listing.items()))
 
 
-def _md5(info: Mapping[str, Any], etags_are_md5: bool) -> str | None:
-    """Return the MD5 digest a listing reports, as hex; None where it reports none."""
-    gcs = info.get("md5Hash")
-    if isinstance(gcs, str):
-        try:
-            return base64.b64decode(gcs).hex()
-        except (binascii.Error, ValueError):
-            return None
-    settings = info.get("content_settings")
-    azure = settings.get("content_md5") if isinstance(settings, Mapping) else None
-    if isinstance(azure, (bytes, bytearray)) and len(azure) == 16:
-        return bytes(azure).hex()
-    etag = info.get("ETag")
-    # An S3 ETag is the MD5 of the bytes for a single-part upload or a copy,
-    # unless the object is encrypted with KMS or a customer key.
-    if etags_are_md5 and isinstance(etag, str):
-        tag = etag.strip('"').lower()
-        if len(tag) == 32 and all(c in "0123456789abcdef" for c in tag):
-            return tag
-    return None
-
-
 class _Hashes:
-    """MD5 digests of local files, each computed at most once."""
+    """MD5 digests of files on backends whose reads are local, each computed at most once."""
 
     def __init__(self) -> None:
         self._known: dict[str, str] = {}
 
-    def of(self, backend: Backend, key: str, entry: _Entry) -> str | None:
-        if entry.md5 is not None or not isinstance(backend, LocalBackend):
+    def of(self, backend: Backend, key: str, entry: Entry) -> str | None:
+        if entry.md5 is not None or not backend.local_reads:
             return entry.md5
         path = f"{backend.root}/{key}"
         if path not in self._known:
             try:
-                digest = hashlib.md5(usedforsecurity=False)
-                with open(path, "rb") as handle:
-                    while block := handle.read(BLOCK_SIZE):
-                        digest.update(block)
-                self._known[path] = digest.hexdigest()
+                self._known[path] = backend.md5(path)
             except FileNotFoundError:
                 return None
         return self._known[path]
 
 
 def _compare(
-    src: Backend, dst: Backend, key: str, a: _Entry, b: _Entry | None, *, hashes: _Hashes
+    src: Backend, dst: Backend, key: str, a: Entry, b: Entry | None, *, hashes: _Hashes
 ) -> str:
     """Compare two objects: ``"differs"``, or how they were found the same.
 
@@ -383,8 +342,8 @@ def _compare(
 def _verify(
     src: Backend,
     dst: Backend,
-    wanted: Mapping[str, _Entry],
-    present: Mapping[str, _Entry],
+    wanted: Mapping[str, Entry],
+    present: Mapping[str, Entry],
     hashes: _Hashes,
 ) -> int:
     """Check the destination holds every object, identical; return how many by checksum."""
@@ -472,11 +431,7 @@ class _Copier:
         def copy() -> int:
             sources = [f"{self._src.root}/{key}" for key in keys]
             targets = [f"{self._dst.root}/{key}" for key in keys]
-            with self._dst._errors(targets[0]):
-                if isinstance(self._dst, S3Backend) and max(self._sizes(keys)) < _SINGLE_COPY:
-                    self._dst.copy_many(list(zip(sources, targets, strict=True)))
-                else:
-                    self._dst.fs.copy(sources, targets)
+            self._dst.copy_many(list(zip(sources, self._sizes(keys), targets, strict=True)))
             return len(keys)
 
         return copy
