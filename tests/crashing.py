@@ -160,13 +160,6 @@ def _stream_in(handle: IO[bytes], data: bytes) -> None:
         handle.write(data[start : start + MiB])
 
 
-def _job(tag: str) -> JobDescription:
-    job = JobDescription(jobName="crash")
-    job.tag = tag
-    job.payload = text(tag)
-    return job
-
-
 def _create_job(store: JobStore, say: Say, *, count: int) -> None:
     for step in range(count):
         job = JobDescription(jobName="crash")
@@ -232,7 +225,9 @@ def _write_file(
     sizes: list[tuple[int, int]],
     count: int,
     scratch: str,
+    via: str = "write_file",
 ) -> None:
+    """Write files from local files, with ``write_file`` or ``import_file`` (``via``)."""
     made = []
     for tag, data in _contents(seed, sizes, count):
         local = os.path.join(scratch, f"{tag}.bin")
@@ -243,7 +238,10 @@ def _write_file(
     for step, (tag, local, size, check) in enumerate(made):
         say("begin", step, tag=tag, size=size)
         cleanup = owner is not None and step % 2 == 0
-        file_id = store.write_file(local, job_id=owner, cleanup=cleanup)
+        if via == "import_file":
+            file_id = store.import_file(local)
+        else:
+            file_id = store.write_file(local, job_id=owner, cleanup=cleanup)
         say("done", step, id=str(file_id), digest=check)
 
 
@@ -296,6 +294,33 @@ def _versions(
             say("done", step, tag=tag, digest=check)
 
     return run
+
+
+def _update_file(
+    store: JobStore,
+    say: Say,
+    *,
+    name: str,
+    start: int,
+    seed: str,
+    sizes: list[tuple[int, int]],
+    count: int,
+    scratch: str,
+) -> None:
+    """Versions ``start``, ``start + 1`` … of the file ``name``, each from a local file."""
+    rng = random.Random(seed)
+    made = []
+    for version in range(start, start + count):
+        data = content(f"v{version}", _sizes(rng, sizes))
+        local = os.path.join(scratch, f"{seed}-v{version}.bin")
+        with open(local, "wb") as out:
+            out.write(data)
+        made.append((f"v{version}", local, len(data), digest(data)))
+    say("ready")
+    for step, (tag, local, size, check) in enumerate(made):
+        say("begin", step, tag=tag, size=size)
+        store.update_file(name, local)
+        say("done", step, tag=tag, digest=check)
 
 
 def _update_stream(store: JobStore, file_id: str, data: bytes) -> None:
@@ -364,7 +389,9 @@ OPERATIONS: dict[str, Callable[..., None]] = {
     "batch": _batch,
     "update_job": _update_job,
     "write_file": _write_file,
+    "import_file": functools.partial(_write_file, via="import_file"),
     "write_file_stream": _write_file_stream,
+    "update_file": _update_file,
     "update_file_stream": _versions(_update_stream),
     "get_empty_file_store_id": _get_empty,
     "write_shared_file_stream": _versions(_write_shared),
@@ -377,7 +404,9 @@ OPERATIONS: dict[str, Callable[..., None]] = {
 PREPARED = frozenset(
     {
         "write_file",
+        "import_file",
         "write_file_stream",
+        "update_file",
         "update_file_stream",
         "write_shared_file_stream",
         "initialize",

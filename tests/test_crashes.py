@@ -164,7 +164,7 @@ class Bench:
         )
 
 
-def _moto_settled(quiet: float = 0.1, timeout: float = 60.0) -> int:
+def _moto_settled(quiet: float = 0.2, timeout: float = 60.0) -> int:
     """Wait until moto, served by threads of this process, has served no request for a while.
 
     A request is being served while its thread runs werkzeug's ``run_wsgi``
@@ -552,7 +552,7 @@ def _writes(
     for number in range(rounds or bench.rounds):
         params: dict[str, Any] = {"owner": job, "seed": f"r{number}", "sizes": sizes}
         params["count"] = count
-        if op == "write_file":
+        if op in ("write_file", "import_file"):
             params["scratch"] = str(bench.tmp_path / "scratch")
             os.makedirs(params["scratch"], exist_ok=True)
         r = bench.kill(op, params, after=after)
@@ -569,6 +569,12 @@ def _writes(
 def test_write_file(bench: Bench) -> None:
     """Local files of up to 256 KiB, or over 8 MiB (one in three), some owned by a job."""
     _writes(bench, "write_file", sizes=[SMALL, SMALL, BIG], after=range(0, 6), owner=True, count=15)
+
+
+def test_import_file(bench: Bench) -> None:
+    """import_file of local files of up to 256 KiB, or over 8 MiB (one in three)."""
+    sizes = [SMALL, SMALL, BIG]
+    _writes(bench, "import_file", sizes=sizes, after=range(0, 6), owner=False, count=15)
 
 
 def test_write_file_stream_small(bench: Bench) -> None:
@@ -614,6 +620,10 @@ def _versions(bench: Bench, op: str, name: str, ledger: Ledger, first: bytes) ->
             "sizes": [SMALL, BIG],
             "count": 12,
         }
+        if op == "update_file":
+            scratch = bench.tmp_path / "scratch"
+            scratch.mkdir(exist_ok=True)
+            params["scratch"] = str(scratch)
         r = bench.kill(op, params, after=range(0, 4))
         with checking(r):
             allowed = ledger.shared[name] if shared else ledger.files[name]
@@ -641,6 +651,16 @@ def test_update_file_stream(bench: Bench) -> None:
         out.write(first)
     ledger.files[file_id] = {digest(first)}
     _versions(bench, "update_file_stream", file_id, ledger, first)
+
+
+def test_update_file(bench: Bench) -> None:
+    """update_file from local files of up to 256 KiB or over 8 MiB."""
+    ledger = Ledger()
+    first = content("v0", 1000)
+    with bench.store.write_file_stream() as (out, file_id):
+        out.write(first)
+    ledger.files[file_id] = {digest(first)}
+    _versions(bench, "update_file", file_id, ledger, first)
 
 
 def test_write_shared_file_stream(bench: Bench) -> None:
