@@ -20,6 +20,8 @@ import stat
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+import tenacity
+from s3fs.core import S3_RETRYABLE_ERRORS
 from typing_extensions import override
 
 from ..redaction import SCRUBBER
@@ -101,10 +103,29 @@ class S3Backend(ObjectBackend):
     @override
     async def _get(self, path: str) -> tuple[bytes, str]:
         bucket, key, _ = self.fs.split_path(path)
-        response = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
-        async with response["Body"] as body:
-            data = await body.read()
+        response, data = await self._get_object(Bucket=bucket, Key=key)
         return data, str(response["ETag"])
+
+    async def _get_object(self, **request: Any) -> tuple[dict[str, Any], bytes]:
+        """Send one ``GetObject`` and read its body; a body cut short asks again.
+
+        s3fs retries the request, but not the reading of the body that
+        follows it: a connection dropped mid-body would reach the caller. The
+        body is read within the same attempt, tried as often as s3fs tries a
+        request, on the errors s3fs calls retryable.
+        """
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(max(1, self.fs.retries)),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=15),
+            retry=tenacity.retry_if_exception_type(S3_RETRYABLE_ERRORS),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                response: dict[str, Any] = await self.fs._call_s3("get_object", **request)
+                async with response["Body"] as body:
+                    data: bytes = await body.read()
+        return response, data
 
     @override
     async def _put(self, path: str, data: bytes, token: str | None) -> str:
@@ -131,16 +152,14 @@ class S3Backend(ObjectBackend):
     async def _first(self, path: str, length: int) -> tuple[bytes, int, str, int]:
         bucket, key, _ = self.fs.split_path(path)
         try:
-            response = await self.fs._call_s3(
-                "get_object", Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}"
+            response, data = await self._get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}"
             )
         except OSError as exc:
             if _error_code(exc) != "InvalidRange":
                 raise
             data, token = await self._get(path)  # empty: it has no byte 0 to ask for
             return data, 0, token, len(data)
-        async with response["Body"] as body:
-            data = await body.read()
         whole = response.get("ContentRange")  # "bytes 0-N/SIZE"; absent if all came
         size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
         return data, 0, str(response["ETag"]), size
@@ -149,19 +168,13 @@ class S3Backend(ObjectBackend):
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
         bucket, key, _ = self.fs.split_path(path)
         try:
-            response = await self.fs._call_s3(
-                "get_object",
-                Bucket=bucket,
-                Key=key,
-                Range=f"bytes={start}-{end - 1}",
-                IfMatch=token,
+            _, data = await self._get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", IfMatch=token
             )
         except OSError as exc:
             if _error_code(exc) == "PreconditionFailed":
                 raise VersionConflict(path) from None
             raise
-        async with response["Body"] as body:
-            data: bytes = await body.read()
         return data
 
     @override
