@@ -258,6 +258,12 @@ class _Retrying:
 
         return self.run(what, call)
 
+    def pipe(self, path: Any, value: Any = None, **kwargs: Any) -> None:
+        """Write one path, or each of a mapping's: a failure repeats one write, not all."""
+        items = path if isinstance(path, dict) else {path: value}
+        for key, data in items.items():
+            self._call("pipe_file", (key, data), kwargs)
+
     def cat(self, path: Any, on_error: str = "raise", **kwargs: Any) -> Any:
         """Read many paths; with ``on_error="return"``, transient failures are read again."""
         found = self._call("cat", (path,), {"on_error": on_error, **kwargs})
@@ -391,10 +397,27 @@ class _Claimed(io.RawIOBase):
             super().close()
 
 
-def _abandon(handle: Any) -> None:
-    """Close a file whose connection is gone, so that it never tries again."""
+def _abandon(handle: Any, *, writing: bool = False) -> None:
+    """Let go of a file whose call failed, so that it never tries again.
+
+    A file being read is closed. A file being written is not: closing
+    commits it (fsspec's buffered files upload what they hold on close, in
+    place where the filesystem has no atomic rename), and what it holds is
+    stale or partial once the write is replayed. It is marked closed
+    instead, which also stops fsspec's buffered files from flushing when
+    garbage collected, possibly after a newer write. A file that cannot be
+    marked (``closed`` is read-only on unbuffered files, whose writes are
+    already on the server) is closed to release it.
+    """
     if handle is None:
         return
+    if writing:
+        try:
+            handle.closed = True
+        except AttributeError:
+            pass
+        else:
+            return
     try:
         handle.close()
     except Exception:
@@ -438,7 +461,7 @@ class _Replaying(io.RawIOBase):
         return self._owner._fs
 
     def _drop(self) -> None:
-        _abandon(self._handle)
+        _abandon(self._handle, writing=True)
         self._handle = None
 
     def close(self) -> None:
@@ -459,5 +482,5 @@ class _Replaying(io.RawIOBase):
                 shutil.copyfileobj(self._spool, handle, _CHUNK)
             handle.close()
         except BaseException:
-            _abandon(handle)
+            _abandon(handle, writing=True)
             raise

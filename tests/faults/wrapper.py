@@ -213,6 +213,16 @@ class _FaultyFile:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handle, name)
 
+    # As on the real file: marking it closed stops a buffered file from
+    # committing on close or when garbage collected.
+    @property
+    def closed(self) -> bool:
+        return bool(self._handle.closed)
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._handle.closed = value
+
     def _do(self, name: str, *args: Any) -> Any:
         fault = self._injector.pick(f"file.{name}", self._path)
         if fault is None:

@@ -177,8 +177,16 @@ class KVFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """Store ``value`` as the whole object at ``path`` in one step."""
         if mode == "create" and self.exists(path):
             raise FileExistsError(path)  # fsspec's own check: not atomic
-        with self.open(path, "wb") as handle:
+        handle = self.open(path, "wb")
+        try:
             handle.write(value)
+            handle.close()
+        except BaseException:
+            # Marked closed, not closed: closing (here, or when garbage
+            # collected) would commit what the failed write left.
+            handle.discard()
+            handle.closed = True
+            raise
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> KVFile:
         if mode not in ("rb", "wb"):
