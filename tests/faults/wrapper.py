@@ -239,8 +239,23 @@ class _FaultyFile:
         return self._do("write", data)
 
     def close(self) -> None:
-        if not self._handle.closed:
-            self._do("close")
+        if self._handle.closed:
+            return
+        fault = self._injector.pick("file.close", self._path)
+        if fault is None:
+            self._handle.close()
+            return
+        error, after = fault
+        if after:
+            self._handle.close()
+        else:
+            # As fsspec's buffered files do when their upload fails: nothing
+            # was sent, and the file is closed all the same.
+            try:
+                self._handle.closed = True
+            except AttributeError:
+                pass
+        raise self._injector.fail(self._fs, error, in_loop=False)
 
     def __enter__(self) -> _FaultyFile:
         return self
