@@ -214,7 +214,11 @@ class AbstractJobStore(ABC):
 
     @abstractmethod
     def jobs(self) -> Iterator[JobDescription]:
-        """Every stored job, read in bulk."""
+        """Every stored job, read in bulk, in no set order.
+
+        The store is listed and read a page at a time, so memory holds one
+        page of jobs however many the store has.
+        """
 
     # -- files ------------------------------------------------------------------
 
