@@ -3,8 +3,9 @@
 s3fs, gcsfs and adlfs retry transient failures themselves (botocore's retry
 handler and s3fs's own loop, gcsfs's ``retry_request``, the Azure SDK's
 ``ExponentialRetry``); fsjobstore never retries on top of them, which would
-multiply their attempts. FTP, SFTP and any other fsspec client get
-:data:`DEFAULT`: a few attempts with jittered exponential waits, on the
+multiply their attempts. (The S3 backend asks again for a ``GetObject`` body
+that broke off midway: s3fs retries the request, not the body read after
+it.) FTP, SFTP and any other fsspec client get :data:`DEFAULT`: a few attempts with jittered exponential waits, on the
 errors :func:`~.failures.transient` calls transient. Local disk and memory
 get none: nothing there passes by trying again.
 

@@ -110,19 +110,27 @@ class S3Backend(ObjectBackend):
         """Send one ``GetObject`` and read its body; a body cut short asks again.
 
         s3fs retries the request, but not the reading of the body that
-        follows it: a connection dropped mid-body would reach the caller. The
-        body is read within the same attempt, tried as often as s3fs tries a
-        request, on the errors s3fs calls retryable.
+        follows it: a connection dropped mid-body would reach the caller. A
+        body that fails to arrive, with an error s3fs calls retryable, is
+        asked for again, as often as s3fs tries a request. A request that
+        failed has had s3fs's retries already, and is not tried again here.
         """
+        reading = False
+
+        def body_failed(error: BaseException) -> bool:
+            return reading and isinstance(error, S3_RETRYABLE_ERRORS)
+
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(max(1, self.fs.retries)),
             wait=tenacity.wait_exponential(multiplier=0.1, max=15),
-            retry=tenacity.retry_if_exception_type(S3_RETRYABLE_ERRORS),
+            retry=tenacity.retry_if_exception(body_failed),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
+                reading = False
                 response: dict[str, Any] = await self.fs._call_s3("get_object", **request)
+                reading = True
                 async with response["Body"] as body:
                     data: bytes = await body.read()
         return response, data
