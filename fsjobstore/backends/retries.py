@@ -5,8 +5,9 @@ handler and s3fs's own loop, gcsfs's ``retry_request``, the Azure SDK's
 ``ExponentialRetry``); fsjobstore never retries on top of them, which would
 multiply their attempts. (The S3 backend asks again for a ``GetObject`` body
 that broke off midway: s3fs retries the request, not the body read after
-it.) FTP, SFTP and any other fsspec client get :data:`DEFAULT`: a few attempts with jittered exponential waits, on the
-errors :func:`~.failures.transient` calls transient. Local disk and memory
+it.) FTP, SFTP and any other fsspec client get :data:`DEFAULT`: a few
+attempts with jittered exponential waits, on the errors
+:func:`~.failures.transient` calls transient. Local disk and memory
 get none: nothing there passes by trying again.
 
 A filesystem whose client has no retries is wrapped (:func:`retrying`) so
