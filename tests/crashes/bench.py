@@ -142,7 +142,11 @@ def _moto_settled(quiet: float = 0.2, timeout: float = 60.0) -> int:
 
 def _serving(frame: FrameType | None) -> bool:
     while frame is not None:
-        code = frame.f_code
+        code = getattr(frame, "f_code", None)
+        if code is None:
+            # The thread ran on while its stack was walked, and the frame is
+            # gone: counted as busy, so the next look decides.
+            return True
         if code.co_name == "run_wsgi" and "werkzeug" in code.co_filename:
             return True
         frame = frame.f_back
