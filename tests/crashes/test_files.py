@@ -137,23 +137,15 @@ def _versions(bench: Bench, op: str, name: str, ledger: Ledger, first: bytes) ->
     bench.notes.append(f"version {version} stored at the end")
 
 
-def test_update_file_stream(bench: Bench) -> None:
+@pytest.mark.parametrize("op", ["update_file_stream", "update_file"])
+def test_update_file(bench: Bench, op: str) -> None:
+    """Versions of one file, from a stream or from local files (up to 256 KiB or over 8 MiB)."""
     ledger = Ledger()
     first = content("v0", 1000)
     with bench.store.write_file_stream() as (out, file_id):
         out.write(first)
     ledger.files[file_id] = {digest(first)}
-    _versions(bench, "update_file_stream", file_id, ledger, first)
-
-
-def test_update_file(bench: Bench) -> None:
-    """update_file from local files of up to 256 KiB or over 8 MiB."""
-    ledger = Ledger()
-    first = content("v0", 1000)
-    with bench.store.write_file_stream() as (out, file_id):
-        out.write(first)
-    ledger.files[file_id] = {digest(first)}
-    _versions(bench, "update_file", file_id, ledger, first)
+    _versions(bench, op, file_id, ledger, first)
 
 
 def test_write_shared_file_stream(bench: Bench) -> None:
