@@ -210,6 +210,14 @@ class ObjectBackend(Backend):
                 self.fs.copy([s for s, _, _ in pairs], [p for _, _, p in pairs])
 
     @override
+    def prune(self, directory: str) -> None:
+        """Nothing: a folder of an object store is a prefix, gone with its last key.
+
+        Asking would cost requests (s3fs's ``rmdir`` sends a HEAD and a LIST)
+        on every ``delete_job``, for nothing to remove.
+        """
+
+    @override
     def open_read(self, path: str) -> IO[bytes]:
         # The first block comes with the version and the size in one request,
         # so a small object is read whole at once: old content or new, never

@@ -7,11 +7,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fsjobstore import JobStore
+from fsjobstore import JobDescription, JobStore
 from fsjobstore.testing import ContractBase, Target
 from fsjobstore.testing.streams import content, digest_of, sha
 
 MiB = 1024 * 1024
+#: Requests of a ``delete_job`` of a job owning one file: the listing of its
+#: files, the check that the job is there, and the deletes.
+DELETE_JOB_REQUESTS = {"s3": 3, "gcs": 6, "azure": 4}
+#: Requests per further owned file: S3 deletes up to 1,000 objects in one
+#: request; GCS and Azure get one DELETE per object, sent concurrently.
+PER_OWNED_FILE = {"s3": 0, "gcs": 1, "azure": 1}
 
 
 def count_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -55,3 +61,25 @@ class TestRequests(ContractBase):
         with reader.read_file_stream(file_id) as stream:
             assert sha(stream.read()) == sha(data)
         assert len(seen) <= chunked + 2, f"{len(seen)} requests; {chunked} in 1 MiB chunks"
+
+    def test_delete_job_costs_what_it_owns(
+        self, target: Target, store: JobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A listing, a check and the deletes; nothing is asked of folders, which are prefixes."""
+        if target.backend not in ("s3", "gcs", "azure"):
+            pytest.skip("counts HTTP requests: only the object stores speak HTTP")
+        counts = {}
+        for owned in (1, 20):
+            job = JobDescription(jobName=f"owns-{owned}")
+            store.create_job(job)
+            for number in range(owned):
+                with store.write_file_stream(job.jobStoreID, cleanup=True) as (out, _):
+                    out.write(b"%d" % number)
+            seen = count_requests(monkeypatch)
+            store.delete_job(job.jobStoreID or "")
+            counts[owned] = len(seen)
+            monkeypatch.undo()
+            assert not store.job_exists(job.jobStoreID or "")
+        print(target.backend, counts)
+        assert counts[1] <= DELETE_JOB_REQUESTS[target.backend], counts
+        assert counts[20] - counts[1] == 19 * PER_OWNED_FILE[target.backend], counts
