@@ -9,11 +9,12 @@ import hashlib
 import io
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from fsspec import AbstractFileSystem
 from typing_extensions import override
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "content_token",
     "local_temp",
     "pages_of",
+    "same_service",
     "timestamp",
     "unlink_quietly",
 ]
@@ -146,3 +148,34 @@ def unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+#: Options that tune only a client's caches and connection pool: filesystems
+#: differing in nothing else reach the same service as the same user.
+_CACHE_OPTIONS = frozenset(
+    {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
+)
+_POOL_OPTIONS = frozenset({"max_pool_connections"})  # inside botocore's config_kwargs
+
+
+def same_service(a: AbstractFileSystem, b: AbstractFileSystem) -> bool:
+    """Whether ``a`` and ``b`` reach the same service as the same user."""
+    if type(a) is not type(b):
+        return False
+    if a is b:
+        return True
+
+    def essential(fs: AbstractFileSystem) -> dict[str, Any]:
+        options = getattr(fs, "storage_options", None) or {}
+        kept = {k: v for k, v in options.items() if k not in _CACHE_OPTIONS}
+        config = kept.pop("config_kwargs", None)
+        if isinstance(config, Mapping):
+            config = {k: v for k, v in config.items() if k not in _POOL_OPTIONS}
+        if config:
+            kept["config_kwargs"] = config
+        return kept
+
+    try:
+        return bool(essential(a) == essential(b))
+    except Exception:  # option values that cannot be compared
+        return False

@@ -46,7 +46,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .. import layout
 from ..backends import Backend
-from ..backends.common import BLOCK_SIZE, Entry
+from ..backends.common import BLOCK_SIZE, Entry, same_service
 from ..errors import JobStoreError
 from ..job import Config, encode_config
 from ..redaction import redact
@@ -273,7 +273,7 @@ def _same_service(src: Backend, dst: Backend, config: Config) -> bool:
         # Local disk, SFTP, FTP, memory: the bytes pass through this process
         # whatever the call, and each backend writes only below its own root.
         return False
-    return a is b or (type(a) is type(b) and a.storage_options == b.storage_options)
+    return same_service(a, b)
 
 
 def _check_apart(src: JobStore, dst: JobStore, a: Backend, b: Backend) -> None:

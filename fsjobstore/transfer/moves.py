@@ -14,13 +14,12 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from fsspec import AbstractFileSystem
 from fsspec.callbacks import Callback
 from fsspec.implementations.local import LocalFileSystem
 
 from ..backends import Backend, NotStored
 from ..backends.base import protocol_of
-from ..backends.common import local_temp, unlink_quietly
+from ..backends.common import local_temp, same_service, unlink_quietly
 from ..protocols import facts
 from ..streams import is_executable, make_executable
 from .remote import BLOCK, CHUNK, Foreign, Progress, Remote
@@ -28,13 +27,6 @@ from .remote import BLOCK, CHUNK, Foreign, Progress, Remote
 __all__ = ["Export", "Source", "export_one", "import_one"]
 
 logger = logging.getLogger("fsjobstore.transfer")
-
-#: Options that tune only a client's caches and connection pool: filesystems
-#: differing in nothing else reach the same service as the same user.
-_CACHE_OPTIONS = frozenset(
-    {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
-)
-_POOL_OPTIONS = frozenset({"max_pool_connections"})  # inside botocore's config_kwargs
 
 
 @dataclass(frozen=True)
@@ -97,7 +89,7 @@ def import_one(  # noqa: D103 - documented with the bulk call, transfer.import_f
     progress.set_size(info.get("size"))
     if local:
         backend.upload(src, dest)
-    elif _same_service(fs, backend.filesystem):
+    elif same_service(fs, backend.filesystem):
         logger.debug("import of %s: copied within the store's own service", remote.shown)
         remote.attempt(lambda: remote.call(backend.copy, src, dest))
     else:
@@ -157,7 +149,7 @@ def export_one(  # noqa: D103 - documented with the bulk call, transfer.export_f
             os.replace(temp, dst)
         finally:
             unlink_quietly(temp)
-    elif _same_service(fs, backend.filesystem):
+    elif same_service(fs, backend.filesystem):
         logger.debug("export to %s: copied within the store's own service", remote.shown)
         try:
             remote.attempt(lambda: remote.call(backend.copy, item.path, dst))
@@ -273,26 +265,3 @@ def _basename(path: str) -> str:
     if "://" in path:  # HTTP paths are whole URLs: no query, no fragment
         path = urlsplit(path).path
     return posixpath.basename(path.rstrip("/"))
-
-
-def _same_service(a: AbstractFileSystem, b: AbstractFileSystem) -> bool:
-    """Whether ``a`` and ``b`` reach the same service as the same user."""
-    if type(a) is not type(b):
-        return False
-    if a is b:
-        return True
-
-    def essential(fs: AbstractFileSystem) -> dict[str, Any]:
-        options = getattr(fs, "storage_options", None) or {}
-        kept = {k: v for k, v in options.items() if k not in _CACHE_OPTIONS}
-        config = kept.pop("config_kwargs", None)
-        if isinstance(config, Mapping):
-            config = {k: v for k, v in config.items() if k not in _POOL_OPTIONS}
-        if config:
-            kept["config_kwargs"] = config
-        return kept
-
-    try:
-        return bool(essential(a) == essential(b))
-    except Exception:  # option values that cannot be compared
-        return False
