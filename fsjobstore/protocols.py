@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["FAMILIES", "PROTOCOLS", "UNKNOWN", "Protocol", "facts"]
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["FAMILIES", "PROTOCOLS", "UNKNOWN", "Protocol", "facts", "protocol_of"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,9 @@ def _families() -> dict[str, frozenset[str]]:
 #: Families of locators, by the protocols that belong to each; used by the
 #: restricted store classes (``FileJobStore`` …) to refuse a foreign locator.
 FAMILIES: Mapping[str, frozenset[str]] = _families()
+
+
+def protocol_of(fs: AbstractFileSystem) -> str:
+    """Return the protocol a filesystem answers to (the first of several)."""
+    protocol = fs.protocol
+    return str(protocol if isinstance(protocol, str) else protocol[0]).lower()

@@ -23,15 +23,15 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fsspec import AbstractFileSystem
-from typing_extensions import override
 
 from ..layout import FOLDERS
-from ..protocols import facts
+from ..protocols import facts, protocol_of
 from .common import (
     BLOCK_SIZE,
     COPY_BUFFER,
     Entry,
     NotStored,
+    ReportingReader,
     VersionConflict,
     content_token,
     local_temp,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Backend", "protocol_of"]
+__all__ = ["Backend"]
 
 #: Tries at making a folder that other writers are making at the same time.
 _FOLDER_ATTEMPTS = 3
@@ -449,7 +449,9 @@ class Backend:
                 handle = self.fs.open(path, "rb")
         except FileNotFoundError as exc:
             raise NotStored(path) from exc
-        return io.BufferedReader(_Reporting(self, path, handle), buffer_size=COPY_BUFFER)
+        return io.BufferedReader(
+            ReportingReader(self._errors, path, handle), buffer_size=COPY_BUFFER
+        )
 
     @contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:
@@ -573,32 +575,6 @@ class Backend:
         return [posixpath.basename(str(p).rstrip("/")) for p in listed]
 
 
-class _Reporting(io.RawIOBase):
-    """A read-only raw stream over a filesystem's file, reporting its errors as builtins."""
-
-    def __init__(self, backend: Backend, path: str, handle: Any) -> None:
-        super().__init__()
-        self._backend, self._path, self._handle = backend, path, handle
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def readinto(self, buffer: Any) -> int:
-        with self._backend._errors(self._path):
-            data = self._handle.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    @override
-    def close(self) -> None:
-        if not self.closed:
-            with suppress(Exception):
-                self._handle.close()
-        super().close()
-
-
 def _modified(info: Mapping[str, Any]) -> float | None:
     for name in ("mtime", "modified", "LastModified", "last_modified", "updated"):
         if name in info:
@@ -610,12 +586,6 @@ def _unless_missing(error: BaseException) -> None:
     """Raise ``error`` from a walk unless it says a folder is missing."""
     if not isinstance(error, FileNotFoundError):
         raise error
-
-
-def protocol_of(fs: AbstractFileSystem) -> str:
-    """Return the protocol a filesystem answers to (the first of several)."""
-    protocol = fs.protocol
-    return str(protocol if isinstance(protocol, str) else protocol[0]).lower()
 
 
 def _twin(fs: AbstractFileSystem) -> AbstractFileSystem:

@@ -9,7 +9,8 @@ import hashlib
 import io
 import os
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ __all__ = [
     "PAGE",
     "Entry",
     "NotStored",
+    "ReportingReader",
     "SizedReader",
     "VersionConflict",
     "content_token",
@@ -179,3 +181,45 @@ def same_service(a: AbstractFileSystem, b: AbstractFileSystem) -> bool:
         return bool(essential(a) == essential(b))
     except Exception:  # option values that cannot be compared
         return False
+
+
+class ReportingReader(io.RawIOBase):
+    """A read-only raw stream over a filesystem's file, reporting its errors as builtins.
+
+    Parameters
+    ----------
+    errors
+        The backend's error boundary: a context manager for a path that
+        turns client errors raised inside into builtin ones naming it.
+    path
+        The file's path, for the errors.
+    handle
+        The filesystem's open file.
+    """
+
+    def __init__(
+        self,
+        errors: Callable[[str], AbstractContextManager[None]],
+        path: str,
+        handle: Any,
+    ) -> None:
+        super().__init__()
+        self._errors, self._path, self._handle = errors, path, handle
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def readinto(self, buffer: Any) -> int:
+        with self._errors(self._path):
+            data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    @override
+    def close(self) -> None:
+        if not self.closed:
+            with suppress(Exception):
+                self._handle.close()
+        super().close()

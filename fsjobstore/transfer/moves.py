@@ -18,9 +18,8 @@ from fsspec.callbacks import Callback
 from fsspec.implementations.local import LocalFileSystem
 
 from ..backends import Backend, NotStored
-from ..backends.base import protocol_of
 from ..backends.common import local_temp, same_service, unlink_quietly
-from ..protocols import facts
+from ..protocols import facts, protocol_of
 from ..streams import is_executable, make_executable
 from .remote import BLOCK, CHUNK, Foreign, Progress, Remote
 
