@@ -279,25 +279,25 @@ class LocalBackend(Backend):
     @override
     @contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:
-        with self._beneath.folder(_TMP) as tmp:
-            name = secrets.token_hex(16)
-            try:
-                with open(os.open(name, _NEW, 0o666, dir_fd=tmp), "wb") as handle:
-                    yield handle
-            except BaseException:
-                with suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=tmp)
-                raise
-            with self._at(path) as spot:
-                self._settle(tmp, name, spot)
+        with self._staged(path) as new, open(new, "wb") as handle:
+            yield handle
 
     @override
     def upload(self, local_path: str, path: str) -> None:
+        with self._staged(path) as new, open(local_path, "rb") as source:
+            _copy_into(source.fileno(), new)
+
+    @contextmanager
+    def _staged(self, path: str) -> Iterator[int]:
+        """Give a new file in ``tmp/`` (its descriptor) to fill, then put it at ``path``.
+
+        The caller closes the descriptor. If the block fails, the file is
+        removed and nothing reaches ``path``.
+        """
         with self._beneath.folder(_TMP) as tmp:
             name = secrets.token_hex(16)
             try:
-                with open(local_path, "rb") as source:
-                    _copy_into(source.fileno(), os.open(name, _NEW, 0o666, dir_fd=tmp))
+                yield os.open(name, _NEW, 0o666, dir_fd=tmp)
             except BaseException:
                 with suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=tmp)
