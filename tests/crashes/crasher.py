@@ -219,8 +219,8 @@ class Crasher:
             last = self.rounds[-1].cycle if self.rounds else 0.05
             chosen.cycle = cycle or _cycle(watch.events) or last
             aim = anchor["t"] + chosen.fraction * chosen.cycle
-            if aim > time.monotonic():
-                time.sleep(aim - time.monotonic())
+            # One reading of the clock: two can straddle the aim and ask for a negative sleep.
+            time.sleep(max(0.0, aim - time.monotonic()))
             process.kill()
             chosen.late = max(0.0, time.monotonic() - aim)
         finally:
