@@ -1,4 +1,4 @@
-"""Concurrency on object stores, behind a cloud-like round trip (issue 5).
+"""Concurrency on object stores, behind a cloud-like round trip.
 
 On loopback the emulators are CPU-bound, so concurrency cannot show there.
 Here each store's filesystem talks to its emulator through ``proxy.py``, a TCP
@@ -65,7 +65,6 @@ prints the table and writes ``results/concurrency.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -73,9 +72,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +81,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
+from delay_emulators import emulator  # noqa: E402
 from proxy import DEFAULT_DELAY, DelayProxy  # noqa: E402
 from systems import machine  # noqa: E402
 
 # Nothing here imports gcsfs before tests.servers sets GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT.
 from fsjobstore import Config, JobDescription, JobStore  # noqa: E402
 from fsjobstore.job import encode_job  # noqa: E402
-from tests.servers import S3Server, gcs_server  # noqa: E402
-from tests.servers._process import HOST, _start_process  # noqa: E402
+from tests.servers._process import HOST  # noqa: E402
 
 RESULTS = HERE / "results"
 BUCKET = "fsjobstore-bench"
@@ -98,85 +96,6 @@ KiB = 1024
 #: fsjobstore's concurrent form must be at least this many times faster.
 TARGET = 10.0
 REQUIREMENTS = {"memory": 2**30, "cores": 1, "disk": 2**30, "preemptible": False}
-
-
-# -- emulators ------------------------------------------------------------------------
-
-
-@dataclass
-class Emulator:
-    """A running emulator: how to reach it directly or through a proxy."""
-
-    name: str
-    scheme: str
-    port: int
-    options: Callable[[str], dict[str, Any]]  # endpoint URL -> storage options
-    server: str  # what it is, for the report
-    #: ``fs.cat_file`` keywords that make a whole-object read one request (s3fs
-    #: otherwise sends a HEAD first, for the size, then the GET).
-    one_get: dict[str, Any] = field(default_factory=dict)
-    pid: int | None = None  # the server's process, if it is a subprocess
-
-
-@contextlib.contextmanager
-def moto_subprocess() -> Iterator[S3Server]:
-    """moto's server as a subprocess on 127.0.0.1 (its own GIL, its own core)."""
-    log = Path(tempfile.mkdtemp(prefix="fsjobstore-moto-")) / "moto.log"
-
-    def argv(port: int) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
-
-    process, port = _start_process(
-        "moto_server", argv, "/moto-api/", expect_status=HTTPStatus.OK, log_path=log
-    )
-    try:
-        server = S3Server(process, f"http://{HOST}:{port}", None)  # type: ignore[arg-type]
-        server.pid = process.popen.pid  # type: ignore[attr-defined]
-        yield server
-    finally:
-        process.stop()
-        log.unlink(missing_ok=True)
-        log.parent.rmdir()
-
-
-@contextlib.contextmanager
-def emulator(name: str, moto: str, s3_pool: int | None = None) -> Iterator[Emulator]:
-    """Start the emulator for ``name`` (``s3`` or ``gcs``).
-
-    ``s3_pool`` sets s3fs's ``max_pool_connections`` (fsjobstore's default, 32, if None).
-    """
-    if name == "s3":
-        from tests.servers import s3_server
-
-        starting = moto_subprocess() if moto == "subprocess" else s3_server()
-        with starting as s3:
-            base = s3.storage_options()
-            if s3_pool:
-                base["config_kwargs"] = {"max_pool_connections": s3_pool}
-
-            def s3_options(url: str) -> dict[str, Any]:
-                return base | {"client_kwargs": {"endpoint_url": url}}
-
-            port = int(s3.endpoint_url.rsplit(":", 1)[1])
-            where = "subprocess" if moto == "subprocess" else "thread of this process"
-            pid = getattr(s3, "pid", None)
-            yield Emulator(
-                "s3", "s3", port, s3_options, f"moto (s3fs), {where}", {"max_concurrency": 1}, pid
-            )
-    elif name == "gcs":
-        with gcs_server() as gcs:
-            gbase = gcs.storage_options()
-
-            def gcs_options(url: str) -> dict[str, Any]:
-                return gbase | {"endpoint_url": url}
-
-            port = int(gcs.endpoint_url.rsplit(":", 1)[1])
-            process = getattr(gcs, "_process", None)
-            pid = process.popen.pid if process is not None else None
-            server = "fake-gcs-server (gcsfs), subprocess"
-            yield Emulator("gcs", "gs", port, gcs_options, server, {}, pid)
-    else:
-        raise ValueError(f"unknown backend {name!r}")
 
 
 # -- timing ---------------------------------------------------------------------------
