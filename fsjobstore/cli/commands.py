@@ -16,6 +16,7 @@ from .support import (
     CommandFailed,
     common_options,
     configure_logging,
+    emit,
     emit_json,
     failing,
     parse_duration,
@@ -119,11 +120,11 @@ def jobs(*, locator: str, options: tuple[str, ...], as_json: bool, no_progress: 
     """
     with failing("jobs", locator, parse_options(options)):
         documents = maintenance.job_documents(_open(locator, options))
-    if as_json:
-        emit_json(documents)
-        return
-    for doc in documents:
-        click.echo(f"{doc.get('jobStoreID')}\t{doc.get('jobName')}\t{doc.get('remainingTryCount')}")
+    lines = (
+        f"{d.get('jobStoreID')}\t{d.get('jobName')}\t{d.get('remainingTryCount')}"
+        for d in documents
+    )
+    emit(documents, lines, as_json)
 
 
 @cli.command()
@@ -169,11 +170,8 @@ def files(
     """
     with failing("files", locator, parse_options(options)):
         found = maintenance.files(_open(locator, options), job=job_id, orphans=orphans)
-    if as_json:
-        emit_json([f.as_json() for f in found])
-        return
-    for info in found:
-        click.echo(f"{info.id}\t{info.size}\t{info.job or '-'}")
+    lines = (f"{info.id}\t{info.size}\t{info.job or '-'}" for info in found)
+    emit([f.as_json() for f in found], lines, as_json)
 
 
 @cli.command()
@@ -236,11 +234,7 @@ def logs(
     """
     with failing("logs", locator, parse_options(options)):
         messages = maintenance.read_logs(_open(locator, options), include_archived=include_archived)
-    if as_json:
-        emit_json(messages)
-        return
-    for message in messages:
-        click.echo(message)
+    emit(messages, messages, as_json)
 
 
 # -- moving bytes -----------------------------------------------------------------
@@ -271,11 +265,7 @@ def import_(
         store = _open(locator, options)
         with progress(not no_progress, "import", "file") as bar:
             ids = maintenance.import_urls(store, urls, shared=shared, callback=bar)
-    if as_json:
-        emit_json(ids)
-        return
-    for file_id in ids:
-        click.echo(file_id)
+    emit(ids, ids, as_json)
 
 
 @cli.command()
@@ -304,11 +294,7 @@ def export(
         with progress(not no_progress, "export", "file") as bar:
             maintenance.export_files(store, items, callback=bar)
     done = [{"id": file_id, "url": redact(url)} for file_id, url in items]
-    if as_json:
-        emit_json(done)
-        return
-    for item in done:
-        click.echo(f"exported {item['id']} to {item['url']}")
+    emit(done, (f"exported {item['id']} to {item['url']}" for item in done), as_json)
 
 
 @cli.command()

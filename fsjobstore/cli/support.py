@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ __all__ = [
     "CommandFailed",
     "common_options",
     "configure_logging",
+    "emit",
     "emit_json",
     "failing",
     "parse_duration",
@@ -104,6 +105,15 @@ def common_options(command: F) -> F:
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout."""
     click.echo(json.dumps(document, default=str))
+
+
+def emit(document: Any, lines: Iterable[str], as_json: bool) -> None:
+    """Print ``document`` as JSON if ``as_json``, else ``lines``, one per line."""
+    if as_json:
+        emit_json(document)
+        return
+    for line in lines:
+        click.echo(line)
 
 
 @contextmanager
