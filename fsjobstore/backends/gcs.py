@@ -41,6 +41,17 @@ class GCSBackend(ObjectBackend):
         return {"token": os.path.expanduser(config.googleCredentials)}
 
     @override
+    async def _exists(self, path: str) -> bool:
+        # The object's metadata, one request. gcsfs's _info also lists the
+        # path as a folder at the same time and takes the first answer: one
+        # request or two, by timing, for keys that are never folders here.
+        try:
+            info = await self.fs._get_object(path)
+        except FileNotFoundError:
+            return False
+        return bool(info.get("type") == "file")
+
+    @override
     async def _get(self, path: str) -> tuple[bytes, str]:
         headers, data = await self.fs._call("GET", self.fs.url(path))
         return data, str(headers["X-Goog-Generation"])

@@ -14,7 +14,7 @@ from fsjobstore.testing.streams import content, digest_of, sha
 MiB = 1024 * 1024
 #: Requests of a ``delete_job`` of a job owning one file: the listing of its
 #: files, the check that the job is there, and the deletes.
-DELETE_JOB_REQUESTS = {"s3": 3, "gcs": 6, "azure": 4}
+DELETE_JOB_REQUESTS = {"s3": 3, "gcs": 4, "azure": 4}
 #: Requests per further owned file: S3 deletes up to 1,000 objects in one
 #: request; GCS and Azure get one DELETE per object, sent concurrently.
 PER_OWNED_FILE = {"s3": 0, "gcs": 1, "azure": 1}
@@ -68,8 +68,8 @@ class TestRequests(ContractBase):
         """A listing, a check and the deletes; nothing is asked of folders, which are prefixes."""
         if target.backend not in ("s3", "gcs", "azure"):
             pytest.skip("counts HTTP requests: only the object stores speak HTTP")
-        counts = {}
-        for owned in (1, 20):
+
+        def cost(owned: int) -> list[str]:
             job = JobDescription(jobName=f"owns-{owned}")
             store.create_job(job)
             for number in range(owned):
@@ -77,9 +77,14 @@ class TestRequests(ContractBase):
                     out.write(b"%d" % number)
             seen = count_requests(monkeypatch)
             store.delete_job(job.jobStoreID or "")
-            counts[owned] = len(seen)
             monkeypatch.undo()
             assert not store.job_exists(job.jobStoreID or "")
+            return seen
+
+        # A client's retry, or a request of another thread of this process,
+        # only adds to a count: the fewest of three runs is the call's own cost.
+        runs = {owned: [cost(owned) for _ in range(3)] for owned in (1, 20)}
+        counts = {owned: min(len(seen) for seen in seen_runs) for owned, seen_runs in runs.items()}
         print(target.backend, counts)
         assert counts[1] <= DELETE_JOB_REQUESTS[target.backend], counts
         assert counts[20] - counts[1] == 19 * PER_OWNED_FILE[target.backend], counts
