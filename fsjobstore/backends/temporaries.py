@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from .base import Backend
+from .object import ObjectBackend
 
 __all__ = ["Temporary", "find_temporaries", "reclaim_temporaries"]
 
@@ -243,12 +244,14 @@ def _as_timestamp(value: Any) -> float | None:
 
 
 def _service_uploads(backend: Backend) -> list[Temporary]:
-    from .azure import AzureBackend
-    from .s3 import S3Backend
-
-    if isinstance(backend, S3Backend):
+    # Classes compared by name: importing the S3 or Azure backend imports its
+    # client, which need not be installed where the store is elsewhere.
+    if not isinstance(backend, ObjectBackend):
+        return []
+    classes = {f"{c.__module__}:{c.__qualname__}" for c in type(backend).__mro__}
+    if f"{__package__}.s3:S3Backend" in classes:
         return backend._run(_s3_uploads, backend)
-    if isinstance(backend, AzureBackend):
+    if f"{__package__}.azure:AzureBackend" in classes:
         return backend._run(_azure_uncommitted, backend)
     return []
 
