@@ -48,6 +48,9 @@ class Protocol:
         A file is best read as one streamed request (HTTP: one ``GET``, which
         needs no ``Range`` support from the server), opened with
         ``block_size=0``, rather than as a range request per block.
+    extra
+        The extra of fsjobstore's distribution that installs its client
+        (``pip install "fsjobstore[s3]"``); None if it needs none.
     """
 
     family: str | None = None
@@ -55,25 +58,29 @@ class Protocol:
     one_connection: bool = False
     atomic_rename: bool = False
     one_request_reads: bool = False
+    extra: str | None = None
 
 
-_AZURE = Protocol("azure", caches_listings=True)
+_S3 = Protocol("aws", caches_listings=True, extra="s3")
+_GCS = Protocol("google", caches_listings=True, extra="gcs")
+_AZURE = Protocol("azure", caches_listings=True, extra="azure")
+_SFTP = Protocol("sftp", atomic_rename=True, extra="sftp")
 
 #: Every protocol fsjobstore knows something about.
 PROTOCOLS: Mapping[str, Protocol] = {
     "file": Protocol("file", atomic_rename=True),
     "local": Protocol("file", atomic_rename=True),
     "memory": Protocol(),
-    "s3": Protocol("aws", caches_listings=True),
-    "s3a": Protocol("aws", caches_listings=True),
-    "gs": Protocol("google", caches_listings=True),
-    "gcs": Protocol("google", caches_listings=True),
+    "s3": _S3,
+    "s3a": _S3,
+    "gs": _GCS,
+    "gcs": _GCS,
     "az": _AZURE,
     "abfs": _AZURE,
     "abfss": _AZURE,
     "adl": Protocol(caches_listings=True),
-    "sftp": Protocol("sftp", atomic_rename=True),
-    "ssh": Protocol("sftp", atomic_rename=True),
+    "sftp": _SFTP,
+    "ssh": _SFTP,
     "ftp": Protocol(caches_listings=True, one_connection=True, atomic_rename=True),
     "http": Protocol(one_request_reads=True),
     "https": Protocol(one_request_reads=True),

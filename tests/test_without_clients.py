@@ -38,7 +38,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def fsjobstore(cwd: Path, *argv: str) -> str:
+def fsjobstore(cwd: Path, *argv: str, status: int = 0) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, *argv],
         cwd=cwd,
@@ -48,8 +48,8 @@ def fsjobstore(cwd: Path, *argv: str) -> str:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, f"fsjobstore {' '.join(argv)}: {done.stderr}"
-    return done.stdout
+    assert done.returncode == status, f"fsjobstore {' '.join(argv)}: {done.stderr}"
+    return done
 
 
 def test_the_clients_are_out_of_reach() -> None:
@@ -84,7 +84,7 @@ def test_the_clients_are_out_of_reach() -> None:
 def test_commands_on_local_disk(tmp_path: Path, command: list[str]) -> None:
     fsjobstore(tmp_path, "demo")
     locator = str(tmp_path / "fsjobstore-demo")
-    assert fsjobstore(tmp_path, *command[:1], locator, *command[1:])
+    assert fsjobstore(tmp_path, *command[:1], locator, *command[1:]).stdout
 
 
 def test_files_in_and_out_and_a_migration(tmp_path: Path) -> None:
@@ -92,10 +92,28 @@ def test_files_in_and_out_and_a_migration(tmp_path: Path) -> None:
     source = tmp_path / "source.txt"
     source.write_text("from outside")
     fsjobstore(tmp_path, "init", store)
-    (file_id,) = fsjobstore(tmp_path, "import", store, source.as_uri()).split()
+    (file_id,) = fsjobstore(tmp_path, "import", store, source.as_uri()).stdout.split()
     fsjobstore(tmp_path, "export", store, file_id, (tmp_path / "out.txt").as_uri())
     assert (tmp_path / "out.txt").read_text() == "from outside"
     fsjobstore(tmp_path, "migrate", store, copy)
-    assert fsjobstore(tmp_path, "cat", copy, file_id) == "from outside"
+    assert fsjobstore(tmp_path, "cat", copy, file_id).stdout == "from outside"
     fsjobstore(tmp_path, "destroy", "--yes", copy)
     assert not Path(copy).exists()
+
+
+@pytest.mark.parametrize(
+    ("locator", "extra"),
+    [
+        ("s3://bucket/run", "s3"),
+        ("aws:us-west-2:bucket:run", "s3"),
+        ("gs://bucket/run", "gcs"),
+        ("az://container/run", "azure"),
+        ("sftp://127.0.0.1/run", "sftp"),
+    ],
+)
+def test_a_store_elsewhere_names_the_extra_to_install(
+    tmp_path: Path, locator: str, extra: str
+) -> None:
+    done = fsjobstore(tmp_path, "status", locator, status=1)
+    assert f"pip install 'fsjobstore[{extra}]'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

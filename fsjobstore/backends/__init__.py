@@ -87,7 +87,9 @@ def connect(
     except ValueError as exc:
         raise InvalidLocatorError(locator.text, SCRUBBER.scrub(str(exc))) from None
     except ImportError as exc:
-        raise ImportError(f"job store {redact(locator.text)!r}: {exc}") from None
+        extra = facts(locator.protocol).extra
+        hint = f" (pip install 'fsjobstore[{extra}]')" if extra else ""
+        raise ImportError(f"job store {redact(locator.text)!r}: {exc}{hint}") from None
     root = root.rstrip("/")
     if not root.strip("/."):
         raise InvalidLocatorError(
