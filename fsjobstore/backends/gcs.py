@@ -109,8 +109,15 @@ class GCSBackend(ObjectBackend):
     @override
     async def _range(self, path: str, token: str, start: int, end: int) -> bytes:
         # A replaced generation is gone (FileNotFoundError): never mixed in.
-        data: bytes = await self.fs._cat_file(path, start=start, end=end, generation=token)
-        return data
+        # The request is made here, as _get's is: gcsfs's _cat_file ignored
+        # a generation in releases up to 2025.12.0 at least, and read whatever
+        # was stored by then.
+        _, data = await self.fs._call(
+            "GET",
+            f"{self.fs.url(path)}&generation={token}",
+            headers={"Range": f"bytes={start}-{end - 1}"},
+        )
+        return bytes(data)
 
     @override
     def listing(self, prefix: str) -> Iterator[list[Entry]]:
