@@ -65,3 +65,37 @@ def test_sftp_status_reads_the_chain() -> None:
     outer.__cause__ = asyncssh.SFTPFailure("Failure")
     assert sftp_status(outer) == asyncssh.FX_FAILURE
     assert sftp_status(ValueError("x")) is None
+
+
+def _cut_short_as_azure_reports_it() -> Exception:
+    """The chain the Azure SDK raises after its last try at a body that broke off."""
+    from aiohttp import ClientPayloadError
+    from aiohttp.http_exceptions import ContentLengthError
+    from azure.core.exceptions import HttpResponseError, IncompleteReadError
+
+    try:
+        try:
+            try:
+                try:
+                    try:
+                        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+                    except ConnectionResetError:
+                        raise ContentLengthError("Not enough data for the content length")  # noqa: B904
+                except ContentLengthError as parse:
+                    raise ClientPayloadError("Response payload is not completed") from parse
+            except ClientPayloadError as payload:
+                raise IncompleteReadError(payload, error=payload) from payload
+        except IncompleteReadError as read:
+            raise HttpResponseError(read, error=read) from read
+    except HttpResponseError as error:
+        return error
+
+
+def test_a_body_cut_short_is_no_answer_from_the_server() -> None:
+    """aiohttp's parser error carries code 400, which no server sent."""
+    error = _cut_short_as_azure_reports_it()
+    assert transient(error)
+    mapped = as_builtin(error, PATH)
+    assert isinstance(mapped, ConnectionError), repr(mapped)
+    assert "400" not in str(mapped)
+    assert mapped.filename == PATH

@@ -261,7 +261,9 @@ def test_reads_survive_answers_cut_short(place: Faulty) -> None:
     with store.write_file_stream() as (stream, file_id):
         stream.write(big)
     assert place.proxy is not None
-    place.proxy.reset(Plan(0.15, ("reset-mid",), seed=11, methods=frozenset({"GET"})))
+    # The Azure SDK reads a body three times at most: two cuts in a row stay within it.
+    cuts = Plan(0.15, ("reset-mid",), seed=11, methods=frozenset({"GET"}), most_in_a_row=2)
+    place.proxy.reset(cuts)
     for _ in range(40):
         assert store.load_job(job.jobStoreID or "").payload == job.payload
         with store.read_shared_file_stream("shared") as stream:

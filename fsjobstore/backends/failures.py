@@ -42,6 +42,17 @@ def find(error: BaseException, kind: type[T]) -> T | None:
     return None
 
 
+def _parser_error(error: BaseException) -> bool:
+    """Whether ``error`` is aiohttp's own complaint about an answer it was reading.
+
+    Its ``code`` (400 for a body cut short) is what an aiohttp *server* would
+    answer; no server sent it, so it is no reply.
+    """
+    parser = sys.modules.get("aiohttp.http_exceptions")  # never imported just to ask
+    kind = getattr(parser, "HttpProcessingError", None)
+    return isinstance(kind, type) and isinstance(error, kind)
+
+
 def _reply(error: BaseException) -> tuple[str, int, str] | None:
     """``("HTTP" or "FTP", code, text)`` of the server's answer, if any in the chain."""
     for e in _chain(error):
@@ -49,6 +60,8 @@ def _reply(error: BaseException) -> tuple[str, int, str] | None:
             match = re.match(r"\s*(\d{3})[ -]?(.*)", str(e), re.DOTALL)
             if match:
                 return "FTP", int(match[1]), match[2].strip()
+        if _parser_error(e):
+            continue
         for name in ("status", "status_code", "code"):  # aiohttp, Azure, gcsfs
             code = getattr(e, name, None)
             if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:

@@ -72,6 +72,10 @@ class Plan:
         Only requests with these methods are eligible (all if empty).
     stall
         Seconds a ``stall`` holds the answer back.
+    most_in_a_row
+        Faults one request (same method and target) gets at most in a row;
+        the try after them passes. None: no limit. Lets a test stay within
+        a client's own number of tries whatever the draws.
     """
 
     fraction: float = 0.0
@@ -79,6 +83,7 @@ class Plan:
     seed: int = 0
     methods: frozenset[str] = frozenset()
     stall: float = 3.0
+    most_in_a_row: int | None = None
 
 
 @dataclass
@@ -111,6 +116,7 @@ class FaultProxy:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: collections.Counter[str] = collections.Counter()
+        self._streak: collections.Counter[str] = collections.Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -128,6 +134,7 @@ class FaultProxy:
             self.rules = list(rules)
             self.counts.clear()
             self._seen.clear()
+            self._streak.clear()
             self.requests = 0
 
     # -- deciding ---------------------------------------------------------------
@@ -151,8 +158,11 @@ class FaultProxy:
                 f"{plan.seed}|{what}|{self._seen[what]}".encode(), digest_size=8
             ).digest()
             draw, pick = struct.unpack(">II", digest)
-            if draw / 2**32 >= plan.fraction:
+            limited = plan.most_in_a_row is not None and self._streak[what] >= plan.most_in_a_row
+            if limited or draw / 2**32 >= plan.fraction:
+                self._streak[what] = 0
                 return None
+            self._streak[what] += 1
             kind: str = plan.kinds[pick % len(plan.kinds)]
             self.counts[kind] += 1
             return kind
