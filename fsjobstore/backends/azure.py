@@ -8,12 +8,12 @@ Streamed reads are pinned to the ETag they started with.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import IO, Any
 
 from typing_extensions import override
 
-from .common import BLOCK_SIZE, PAGE, Entry, VersionConflict, timestamp
+from .common import BLOCK_SIZE, PAGE, Entry, Temporary, VersionConflict, timestamp
 from .object import ObjectBackend
 
 __all__ = ["AzureBackend"]
@@ -170,3 +170,67 @@ class AzureBackend(ObjectBackend):
                 await client.upload_blob(chunks(), overwrite=True, metadata=_METADATA)
 
         self._run(upload)
+
+    # -- blocks a crashed writer staged --------------------------------------------
+
+    @override
+    def unfinished_uploads(self) -> list[Temporary]:
+        """Uncommitted blobs below the root: blocks staged for a blob never committed."""
+        return self._run(self._list_uncommitted)
+
+    async def _list_uncommitted(self) -> list[Temporary]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        container, key, _ = self.fs.split_path(self.root)
+        prefix = f"{key.strip('/')}/" if key.strip("/") else ""
+        client = self.fs.service_client.get_container_client(container)
+        try:
+            # Uncommitted blobs appear only in a listing that asks for them: the
+            # difference of the two listings is what was never committed.
+            every = {
+                b.name: b
+                async for b in client.list_blobs(
+                    name_starts_with=prefix, include=["uncommittedblobs"]
+                )
+            }
+            committed = {b.name async for b in client.list_blobs(name_starts_with=prefix)}
+        except ResourceNotFoundError:  # no container
+            return []
+        return [
+            Temporary("blocks", f"{container}/{name}", None, timestamp(blob.last_modified))
+            for name, blob in every.items()
+            if name not in committed
+        ]
+
+    @override
+    def discard_uploads(self, uploads: Sequence[Temporary]) -> None:
+        self._run(self._discard_blocks, uploads)
+
+    async def _discard_blocks(self, blobs: Sequence[Temporary]) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+
+        for blob in blobs:
+            async with self._blob(blob.path) as client:
+                try:
+                    await client.delete_blob()
+                    continue
+                except ResourceNotFoundError:
+                    pass
+                # Where the service will not delete a blob that has no
+                # committed version, committing an empty block list (only if
+                # still no blob is there) drops the staged blocks, and the
+                # empty blob it makes is deleted under the same condition.
+                try:
+                    made = await client.commit_block_list(
+                        [], etag="*", match_condition=MatchConditions.IfMissing
+                    )
+                    await client.delete_blob(
+                        etag=made["etag"], match_condition=MatchConditions.IfNotModified
+                    )
+                except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                    pass  # committed or removed by someone else meanwhile: not ours

@@ -26,6 +26,7 @@ __all__ = [
     "NotStored",
     "ReportingReader",
     "SizedReader",
+    "Temporary",
     "VersionConflict",
     "content_token",
     "local_temp",
@@ -96,6 +97,35 @@ def timestamp(value: object) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+@dataclass(frozen=True)
+class Temporary:
+    """Something a writer left behind: a temporary file or an unfinished upload.
+
+    Attributes
+    ----------
+    kind
+        ``"file"`` (a temporary file), ``"lock"`` (an SFTP lock object),
+        ``"upload"`` (an S3 multipart upload) or ``"blocks"`` (an uncommitted
+        Azure blob).
+    path
+        Its full path on the backend's filesystem (for an upload, the path
+        the upload was to write).
+    size
+        Bytes it holds, where the service tells; None otherwise.
+    modified
+        When it was last written (or the upload started), as a POSIX
+        timestamp; None where the filesystem does not tell.
+    upload_id
+        The service's ID of an unfinished upload; None for files.
+    """
+
+    kind: str
+    path: str
+    size: int | None
+    modified: float | None
+    upload_id: str | None = None
 
 
 class VersionConflict(Exception):

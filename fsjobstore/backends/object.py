@@ -23,7 +23,7 @@ from fsspec.asyn import sync
 from typing_extensions import override
 
 from .base import Backend
-from .common import BLOCK_SIZE, COPY_BUFFER, NotStored, SizedReader, VersionConflict
+from .common import BLOCK_SIZE, COPY_BUFFER, NotStored, SizedReader, Temporary, VersionConflict
 
 __all__ = ["CONCURRENCY", "ObjectBackend", "PinnedReader"]
 
@@ -74,6 +74,22 @@ class ObjectBackend(Backend):
         Raises VersionConflict or FileNotFoundError once that version is gone.
         """
         raise NotImplementedError
+
+    # -- what crashed writers leave with the service ------------------------------
+
+    def unfinished_uploads(self) -> list[Temporary]:
+        """Unfinished uploads below the root, which only the service can list.
+
+        Their parts are stored, and billed, though no listing of the bucket
+        shows them. None by default: a service whose uploads cannot be
+        listed, or that keeps none, has nothing to show.
+        """
+        return []
+
+    def discard_uploads(self, uploads: Sequence[Temporary]) -> None:
+        """Abort uploads :meth:`unfinished_uploads` returned; ones already gone are no error."""
+        if uploads:
+            raise TypeError(f"{type(self).__name__} has no unfinished uploads")
 
     # -- running them -----------------------------------------------------------
 

@@ -25,7 +25,7 @@ from s3fs.core import S3_RETRYABLE_ERRORS
 from typing_extensions import override
 
 from ..redaction import SCRUBBER
-from .common import Entry, SizedReader, VersionConflict, timestamp
+from .common import Entry, SizedReader, Temporary, VersionConflict, timestamp
 from .object import CONCURRENCY, ObjectBackend
 
 if TYPE_CHECKING:
@@ -303,6 +303,67 @@ class S3Backend(ObjectBackend):
             Key=key,
             CopySource={"Bucket": src_bucket, "Key": src_key},
         )
+
+    # -- multipart uploads a crashed writer left -----------------------------------
+
+    @override
+    def unfinished_uploads(self) -> list[Temporary]:
+        """Incomplete multipart uploads of keys below the root, with their parts' size."""
+        return self._run(self._list_uploads)
+
+    async def _list_uploads(self) -> list[Temporary]:
+        bucket, key, _ = self.fs.split_path(self.root)
+        prefix = f"{key.strip('/')}/" if key.strip("/") else ""
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        found: list[Temporary] = []
+        while True:
+            try:
+                response = await self.fs._call_s3("list_multipart_uploads", **request)
+            except FileNotFoundError:  # no bucket, so no uploads
+                return found
+            for upload in response.get("Uploads", []):
+                ids = {"Bucket": bucket, "Key": upload["Key"], "UploadId": upload["UploadId"]}
+                found.append(
+                    Temporary(
+                        "upload",
+                        f"{bucket}/{upload['Key']}",
+                        await self._upload_size(ids),
+                        timestamp(upload.get("Initiated")),
+                        upload["UploadId"],
+                    )
+                )
+            if not response.get("IsTruncated"):
+                return found
+            request["KeyMarker"] = response["NextKeyMarker"]
+            request["UploadIdMarker"] = response["NextUploadIdMarker"]
+
+    async def _upload_size(self, ids: dict[str, Any]) -> int | None:
+        # One more request per upload, for the report: leftovers are rare, and
+        # their size is what they cost.
+        size, request = 0, dict(ids)
+        while True:
+            try:
+                response = await self.fs._call_s3("list_parts", **request)
+            except FileNotFoundError:  # finished or aborted meanwhile
+                return None
+            size += sum(int(part.get("Size", 0)) for part in response.get("Parts", []))
+            if not response.get("IsTruncated"):
+                return size
+            request["PartNumberMarker"] = response["NextPartNumberMarker"]
+
+    @override
+    def discard_uploads(self, uploads: Sequence[Temporary]) -> None:
+        async def abort() -> None:
+            for upload in uploads:
+                bucket, key, _ = self.fs.split_path(upload.path)
+                try:
+                    await self.fs._call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id
+                    )
+                except FileNotFoundError:  # NoSuchUpload: finished or aborted meanwhile
+                    pass
+
+        self._run(abort)
 
 
 class _Slice(SizedReader):

@@ -21,7 +21,9 @@ reader looks, and so where nothing ever removes it:
 
 :func:`find_temporaries` lists them (optionally only those older than a given
 age) and :func:`reclaim_temporaries` removes them: it deletes the files and
-aborts the uploads. Both are safe while no writer is running; a writer that
+aborts the uploads, which each object-store backend lists and aborts itself
+(``unfinished_uploads`` and ``discard_uploads``), so that this module needs
+no service's client. Both are safe while no writer is running; a writer that
 is running has temporaries too, younger than any sensible threshold.
 
 Blocks staged to *replace* an existing Azure blob are not listed (that would
@@ -39,46 +41,17 @@ import posixpath
 import stat
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .base import Backend
+from .common import Temporary
 from .object import ObjectBackend
 
 __all__ = ["Temporary", "find_temporaries", "reclaim_temporaries"]
 
 #: The folder below the root where writes in progress live, on the backends that rename.
 TMP = "tmp"
-
-
-@dataclass(frozen=True)
-class Temporary:
-    """Something a writer left behind: a temporary file or an unfinished upload.
-
-    Attributes
-    ----------
-    kind
-        ``"file"`` (a temporary file), ``"lock"`` (an SFTP lock object),
-        ``"upload"`` (an S3 multipart upload) or ``"blocks"`` (an uncommitted
-        Azure blob).
-    path
-        Its full path on the backend's filesystem (for an upload, the path
-        the upload was to write).
-    size
-        Bytes it holds, where the service tells; None otherwise.
-    modified
-        When it was last written (or the upload started), as a POSIX
-        timestamp; None where the filesystem does not tell.
-    upload_id
-        The service's ID of an unfinished upload; None for files.
-    """
-
-    kind: str
-    path: str
-    size: int | None
-    modified: float | None
-    upload_id: str | None = None
 
 
 def find_temporaries(backend: Backend, older_than: float | None = None) -> list[Temporary]:
@@ -97,14 +70,11 @@ def find_temporaries(backend: Backend, older_than: float | None = None) -> list[
     list of Temporary
         Sorted by path.
     """
-    from .object import ObjectBackend
-
-    found: list[Temporary] = []
-    if not isinstance(backend, ObjectBackend):
-        # Object stores never write below tmp/: their writes are single
-        # requests or uploads that only the service can list.
-        found += _tmp_files(backend)
-    found += _service_uploads(backend)
+    # Object stores never write below tmp/: their writes are single requests
+    # or uploads that only the service can list.
+    found = (
+        backend.unfinished_uploads() if isinstance(backend, ObjectBackend) else _tmp_files(backend)
+    )
     if older_than:
         cutoff = time.time() - older_than
         found = [t for t in found if t.modified is not None and t.modified <= cutoff]
@@ -125,14 +95,13 @@ def reclaim_temporaries(backend: Backend, temporaries: Iterable[Temporary]) -> N
     """
     items = list(temporaries)
     files = [t.path for t in items if t.kind in ("file", "lock")]
-    uploads = [t for t in items if t.kind == "upload"]
-    blocks = [t for t in items if t.kind == "blocks"]
+    uploads = [t for t in items if t.kind in ("upload", "blocks")]
     if files:
         _delete_files(backend, files)
     if uploads:
-        _abort_s3_uploads(backend, uploads)
-    if blocks:
-        _discard_azure_blocks(backend, blocks)
+        if not isinstance(backend, ObjectBackend):
+            raise TypeError(f"{type(backend).__name__} has no unfinished uploads")
+        backend.discard_uploads(uploads)
 
 
 # -- temporary files below <root>/tmp/ ---------------------------------------------------
@@ -238,140 +207,3 @@ def _as_timestamp(value: Any) -> float | None:
         except ValueError:
             return None
     return None
-
-
-# -- unfinished uploads that only the service can list ---------------------------------
-
-
-def _service_uploads(backend: Backend) -> list[Temporary]:
-    # Classes compared by name: importing the S3 or Azure backend imports its
-    # client, which need not be installed where the store is elsewhere.
-    if not isinstance(backend, ObjectBackend):
-        return []
-    classes = {f"{c.__module__}:{c.__qualname__}" for c in type(backend).__mro__}
-    if f"{__package__}.s3:S3Backend" in classes:
-        return backend._run(_s3_uploads, backend)
-    if f"{__package__}.azure:AzureBackend" in classes:
-        return backend._run(_azure_uncommitted, backend)
-    return []
-
-
-async def _s3_uploads(backend: Backend) -> list[Temporary]:
-    bucket, key, _ = backend.fs.split_path(backend.root)
-    prefix = f"{key.strip('/')}/" if key.strip("/") else ""
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    found: list[Temporary] = []
-    while True:
-        try:
-            response = await backend.fs._call_s3("list_multipart_uploads", **request)
-        except FileNotFoundError:  # no bucket, so no uploads
-            return found
-        for upload in response.get("Uploads", []):
-            ids = {"Bucket": bucket, "Key": upload["Key"], "UploadId": upload["UploadId"]}
-            found.append(
-                Temporary(
-                    "upload",
-                    f"{bucket}/{upload['Key']}",
-                    await _s3_upload_size(backend, ids),
-                    _as_timestamp(upload.get("Initiated")),
-                    upload["UploadId"],
-                )
-            )
-        if not response.get("IsTruncated"):
-            return found
-        request["KeyMarker"] = response["NextKeyMarker"]
-        request["UploadIdMarker"] = response["NextUploadIdMarker"]
-
-
-async def _s3_upload_size(backend: Backend, ids: dict[str, Any]) -> int | None:
-    # One more request per upload, for the report: leftovers are rare, and
-    # their size is what they cost.
-    size, request = 0, dict(ids)
-    while True:
-        try:
-            response = await backend.fs._call_s3("list_parts", **request)
-        except FileNotFoundError:  # finished or aborted meanwhile
-            return None
-        size += sum(int(part.get("Size", 0)) for part in response.get("Parts", []))
-        if not response.get("IsTruncated"):
-            return size
-        request["PartNumberMarker"] = response["NextPartNumberMarker"]
-
-
-def _abort_s3_uploads(backend: Backend, uploads: Sequence[Temporary]) -> None:
-    async def abort() -> None:
-        for upload in uploads:
-            bucket, key, _ = backend.fs.split_path(upload.path)
-            try:
-                await backend.fs._call_s3(
-                    "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id
-                )
-            except FileNotFoundError:  # NoSuchUpload: finished or aborted meanwhile
-                pass
-
-    _run(backend, abort)
-
-
-async def _azure_uncommitted(backend: Backend) -> list[Temporary]:
-    container, key, _ = backend.fs.split_path(backend.root)
-    prefix = f"{key.strip('/')}/" if key.strip("/") else ""
-    client = backend.fs.service_client.get_container_client(container)
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        # Uncommitted blobs appear only in a listing that asks for them: the
-        # difference of the two listings is what was never committed.
-        every = {
-            b.name: b
-            async for b in client.list_blobs(name_starts_with=prefix, include=["uncommittedblobs"])
-        }
-        committed = {b.name async for b in client.list_blobs(name_starts_with=prefix)}
-    except ResourceNotFoundError:  # no container
-        return []
-    return [
-        Temporary("blocks", f"{container}/{name}", None, _as_timestamp(blob.last_modified))
-        for name, blob in every.items()
-        if name not in committed
-    ]
-
-
-def _discard_azure_blocks(backend: Backend, blobs: Sequence[Temporary]) -> None:
-    async def discard() -> None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import (
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
-
-        for blob in blobs:
-            container, key, _ = backend.fs.split_path(blob.path)
-            async with backend.fs.service_client.get_blob_client(container, key) as client:
-                try:
-                    await client.delete_blob()
-                    continue
-                except ResourceNotFoundError:
-                    pass
-                # Where the service will not delete a blob that has no
-                # committed version, committing an empty block list (only if
-                # still no blob is there) drops the staged blocks, and the
-                # empty blob it makes is deleted under the same condition.
-                try:
-                    made = await client.commit_block_list(
-                        [], etag="*", match_condition=MatchConditions.IfMissing
-                    )
-                    await client.delete_blob(
-                        etag=made["etag"], match_condition=MatchConditions.IfNotModified
-                    )
-                except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                    pass  # committed or removed by someone else meanwhile: not ours
-
-    _run(backend, discard)
-
-
-def _run(backend: Backend, func: Any) -> None:
-    from .object import ObjectBackend
-
-    if not isinstance(backend, ObjectBackend):
-        raise TypeError(f"{type(backend).__name__} has no unfinished uploads")
-    backend._run(func)
