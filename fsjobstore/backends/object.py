@@ -81,7 +81,7 @@ class ObjectBackend(Backend):
         """Unfinished uploads below the root, which only the service can list.
 
         Their parts are stored, and billed, though no listing of the bucket
-        shows them. None by default: a service whose uploads cannot be
+        shows them. Empty by default: a service whose uploads cannot be
         listed, or that keeps none, has nothing to show.
         """
         return []
