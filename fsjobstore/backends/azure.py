@@ -181,8 +181,7 @@ class AzureBackend(ObjectBackend):
     async def _list_uncommitted(self) -> list[Temporary]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        container, key, _ = self.fs.split_path(self.root)
-        prefix = f"{key.strip('/')}/" if key.strip("/") else ""
+        container, prefix = self._below_root()
         client = self.fs.service_client.get_container_client(container)
         try:
             # Uncommitted blobs appear only in a listing that asks for them: the

@@ -91,6 +91,12 @@ class ObjectBackend(Backend):
         if uploads:
             raise TypeError(f"{type(self).__name__} has no unfinished uploads")
 
+    def _below_root(self) -> tuple[str, str]:
+        """Return the root's bucket (or container) and the key prefix of all below it."""
+        bucket, key, _ = self.fs.split_path(self.root)
+        key = key.strip("/")
+        return bucket, f"{key}/" if key else ""
+
     # -- running them -----------------------------------------------------------
 
     def _run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:

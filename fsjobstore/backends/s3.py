@@ -312,8 +312,7 @@ class S3Backend(ObjectBackend):
         return self._run(self._list_uploads)
 
     async def _list_uploads(self) -> list[Temporary]:
-        bucket, key, _ = self.fs.split_path(self.root)
-        prefix = f"{key.strip('/')}/" if key.strip("/") else ""
+        bucket, prefix = self._below_root()
         request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         found: list[Temporary] = []
         while True:
